@@ -1,0 +1,79 @@
+"""Run a campaign's stages in order in its run directory; a stage done is never run again."""
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lotf.config import Campaign, load_config
+from lotf.errors import UserError
+from lotf.ledger import Ledger
+from lotf.log import configure, logger
+from lotf.stages import STAGES
+from lotf.stages.context import Context
+from lotf.store import RunDir, atomic_write
+
+DEFAULT_RUNS = Path("runs")
+
+
+def prepare(config_path: Path, workdir: Path | None) -> tuple[Campaign, RunDir, Path]:
+    """Validate the config and pick the run directory (an existing run directory resumes)."""
+    if config_path.is_dir():  # `lotf run DIR`: resume with the config stored there
+        run = RunDir(config_path)
+        if not run.exists():
+            raise UserError(f"{config_path} is a folder but not a lotf run directory")
+        return load_config(run.config, base_dir=_stored_base(run)), run, _stored_base(run)
+    config = load_config(config_path)
+    run = RunDir(workdir if workdir is not None else DEFAULT_RUNS / config.name)
+    return config, run, config_path.resolve().parent
+
+
+def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool = False) -> RunDir:
+    """Run (or resume) every stage the campaign lists, recording each in the state file."""
+    config, run, base_dir = prepare(config_path, workdir)
+    with run.locked():
+        configure(run.log_file, verbose)
+        _store_config(run, config_path, base_dir)
+        logger.info("campaign %s in %s", config.name, run.path)
+        context = Context(config, run, Ledger(run.ledger_file))
+        state = run.read_state()
+        state["base_dir"] = str(base_dir)
+        for name in config.stages:
+            if state["stages"].get(name, {}).get("status") == "done":
+                logger.info("stage %s: already done", name)
+                continue
+            state["stage"] = name
+            state["stages"][name] = {"status": "running", "started": _now()}
+            run.write_state(state)
+            start = time.perf_counter()
+            summary = STAGES[name](context)
+            seconds = time.perf_counter() - start
+            state["stages"][name] = {"status": "done", "seconds": round(seconds, 1), **summary}
+            run.write_state(state)
+            logger.info("stage %s: done in %.1f s", name, seconds)
+        logger.info("labelled data: %s (%d configurations; browse with `ase db %s`)",
+                    run.ledger_file, len(context.ledger), run.ledger_file)
+        logger.info("structures: %s; full log: %s", run.structures, run.log_file)
+    return run
+
+
+def _store_config(run: RunDir, config_path: Path, base_dir: Path) -> None:
+    """Keep the config beside the results; a changed config is kept too, with the time it ended."""
+    if config_path.is_dir():
+        return
+    text = config_path.read_text()
+    if run.config.is_file() and run.config.read_text() != text:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        run.config.rename(run.path / f"campaign.until-{stamp}.yaml")
+        logger.warning("the config differs from the one this run started with; "
+                       "kept the old one as campaign.until-%s.yaml", stamp)
+    if not run.config.is_file():
+        atomic_write(run.config, lambda handle: handle.write(text))
+
+
+def _stored_base(run: RunDir) -> Path:
+    """Where relative paths in a stored config point: the original config's folder."""
+    return Path(run.read_state().get("base_dir", run.path))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,88 @@
+"""The `lotf` command: run, status, validate.
+
+User mistakes print one line and exit 2; a stage that cannot finish exits 1; an interrupted
+run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
+"""
+
+import argparse
+import json
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+
+from lotf import __version__
+from lotf.errors import StageFailed, UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def demo_config() -> Path:
+    """The embedded default campaign (configs/demo.yaml)."""
+    return Path(str(resources.files("lotf") / "configs" / "demo.yaml"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lotf", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"lotf {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run or resume a campaign")
+    run.add_argument("config", nargs="?", type=Path,
+                     help="campaign YAML, or an existing run directory to resume "
+                          "(default: the embedded demo)")
+    run.add_argument("--workdir", type=Path, help="run directory (default: runs/<name>)")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug output on the terminal")
+    status = commands.add_parser("status", help="show a campaign's progress")
+    status.add_argument("workdir", type=Path)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    validate = commands.add_parser("validate", help="check a campaign file without running it")
+    validate.add_argument("config", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _COMMANDS[args.command](args)
+    except UserError as error:
+        print(f"lotf: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except StageFailed as error:
+        print(f"lotf: stage failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lotf: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lotf.campaign import run_campaign
+
+    run_campaign(args.config or demo_config(), args.workdir, args.verbose)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from lotf.status import campaign_status, render
+
+    report = campaign_status(args.workdir)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from lotf.config import load_config
+
+    config = load_config(args.config)
+    print(f"{args.config}: valid campaign '{config.name}' (stages: {', '.join(config.stages)})")
+    return 0
+
+
+_COMMANDS = {"run": _run, "status": _status, "validate": _validate}

@@ -1,0 +1,364 @@
+"""The campaign file: YAML read safely, validated into typed, frozen models.
+
+Every problem becomes a `UserError` of one line: ``file:line: key.path: what is wrong``.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from ase.data import chemical_symbols
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from lotf.build.amorphous import AmorphousSpec
+from lotf.errors import UserError
+from lotf.model import Strict
+from lotf.units import parse_quantity
+
+
+def _quantity(dimension: str, unit: str):
+    return BeforeValidator(lambda value: parse_quantity(value, dimension, unit))
+
+
+TimeFs = Annotated[PositiveFloat, _quantity("time", "fs")]
+WallSeconds = Annotated[PositiveFloat, _quantity("time", "s")]
+PressureBar = Annotated[float, _quantity("pressure", "bar")]
+
+
+def _symbol(value: str) -> str:
+    if value not in chemical_symbols or value == "X":
+        raise ValueError(f"'{value}' is not a chemical element")
+    return value
+
+
+Species = Annotated[str, AfterValidator(_symbol)]
+
+
+class FileStructures(Strict):
+    """Structures read with ASE from a file (extxyz, CIF, POSCAR, ...), path relative to the config."""
+
+    file: Path
+    index: str = Field("-1", description="ASE index: '-1' the last frame, ':' all, '::10' ...")
+    format: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _exists(cls, path: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir", Path.cwd())
+        full = (base / path).resolve()
+        if not full.is_file():
+            raise ValueError(f"file '{path}' does not exist (looked in {full.parent})")
+        return full
+
+    def symbols(self) -> set[str]:
+        """The species in the file (reads it, so that a bad file is found at validation)."""
+        return {s for atoms in self.read() for s in atoms.get_chemical_symbols()}
+
+    def read(self) -> list:
+        """All selected frames as Atoms."""
+        import ase.io
+
+        try:
+            frames = ase.io.read(self.file, index=self.index, format=self.format)
+        except Exception as error:  # ASE raises many kinds for unreadable files
+            raise ValueError(f"cannot read '{self.file.name}': {error}") from None
+        return frames if isinstance(frames, list) else [frames]
+
+
+def _structure_kind(value: Any) -> str:
+    if isinstance(value, dict) and "builder" in value:
+        return "builder"
+    return "file"
+
+
+Structure = Annotated[
+    Annotated[AmorphousSpec, Tag("builder")] | Annotated[FileStructures, Tag("file")],
+    Discriminator(_structure_kind),
+]
+
+
+class System(Strict):
+    """What is simulated: the species (their order is the potential's type order) and start cells."""
+
+    species: list[Species] = Field(min_length=1)
+    structures: list[Structure] = Field(min_length=1)
+
+    @field_validator("species")
+    @classmethod
+    def _unique(cls, species: list[str]) -> list[str]:
+        if len(set(species)) != len(species):
+            raise ValueError(f"species are listed twice: {species}")
+        return species
+
+    @model_validator(mode="after")
+    def _covered(self) -> "System":
+        for index, structure in enumerate(self.structures):
+            extra = structure.symbols() - set(self.species)
+            if extra:
+                raise ValueError(
+                    f"structures[{index}] contains {sorted(extra)}, not in species {self.species}"
+                )
+        return self
+
+
+class Oracle(Strict):
+    """The reference calculator: a short name or 'module:Class', its keyword parameters, and limits."""
+
+    calculator: str = "tblite"
+    params: dict[str, Any] = Field(default_factory=dict)
+    workers: PositiveInt = 1
+    threads_per_worker: PositiveInt = 1
+    timeout: WallSeconds = Field(3600.0, description="wall time allowed per call")
+    max_attempts: PositiveInt = Field(2, description="tries before a configuration is quarantined")
+
+    @field_validator("calculator")
+    @classmethod
+    def _available(cls, name: str) -> str:
+        from lotf.oracle.calculators import check_available
+
+        check_available(name)
+        return name
+
+
+class Weights(Strict):
+    """Relative weights of energy, forces and stress in the fit (the paper: 100 : 0.1 : 0 for NVT)."""
+
+    energy: NonNegativeFloat = 100.0
+    forces: NonNegativeFloat = 0.1
+    stress: NonNegativeFloat = 0.0
+
+
+class Potential(Strict):
+    """The MTP to learn: level, radial cutoff and fit weights (the paper: level 12, 5 Å)."""
+
+    level: int = Field(12, ge=2, le=28)
+    cutoff: PositiveFloat = Field(5.0, description="Å")
+    min_dist: PositiveFloat | None = Field(None, description="Å; None: from the training data")
+    radial_basis_size: PositiveInt = 8
+    weights: Weights = Weights()
+
+    @field_validator("level")
+    @classmethod
+    def _even(cls, level: int) -> int:
+        if level % 2:
+            raise ValueError(f"MTP levels are even (2, 4, ..., 28), not {level}")
+        return level
+
+    @model_validator(mode="after")
+    def _radii(self) -> "Potential":
+        if self.min_dist is not None and self.min_dist >= self.cutoff:
+            raise ValueError(f"min_dist {self.min_dist} Å must be below cutoff {self.cutoff} Å")
+        return self
+
+
+class ActiveLearning(Strict):
+    """Extrapolation-grade thresholds and the convergence rule (the paper: 1.5, 10, 2 ns)."""
+
+    select_threshold: float = Field(1.5, ge=1.0)
+    break_threshold: float = Field(10.0, gt=1.0)
+    max_new: PositiveInt = Field(20, description="configurations labelled per iteration at most")
+    converge_after: TimeFs = Field(2e6, description="MD time without a break that converges a phase")
+    walkers: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ActiveLearning":
+        if self.break_threshold <= self.select_threshold:
+            raise ValueError(
+                f"break_threshold ({self.break_threshold}) must exceed "
+                f"select_threshold ({self.select_threshold})"
+            )
+        return self
+
+
+Temperature = PositiveFloat | tuple[PositiveFloat, PositiveFloat]
+
+
+class Phase(Strict):
+    """One MD phase: ensemble, temperature in K (or a [start, end] ramp), pressure, timestep, length."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    ensemble: Literal["nvt", "npt", "nve"]
+    temperature: Temperature
+    pressure: PressureBar | None = None
+    timestep: TimeFs = 2.0
+    length: TimeFs
+    converge_after: TimeFs | None = None
+    weights: Weights | None = None
+
+    @model_validator(mode="after")
+    def _pressure_for_npt(self) -> "Phase":
+        if self.ensemble == "npt" and self.pressure is None:
+            raise ValueError("an npt phase needs a pressure, e.g. pressure: 1 bar")
+        if self.ensemble != "npt" and self.pressure is not None:
+            raise ValueError(f"pressure is only used by npt phases, not {self.ensemble}")
+        if self.timestep >= self.length:
+            raise ValueError("length must be longer than one timestep")
+        return self
+
+
+class MD(Strict):
+    """The exploration MD, phase after phase (the paper: NVT 1000 K, then NPT 1000 K)."""
+
+    phases: list[Phase] = Field(default_factory=list)
+
+    @field_validator("phases")
+    @classmethod
+    def _unique_names(cls, phases: list[Phase]) -> list[Phase]:
+        names = [p.name for p in phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase names must be unique: {names}")
+        return phases
+
+
+class RattleBootstrap(Strict):
+    """Cheap diversity: rattled and randomly strained copies of each initial structure."""
+
+    method: Literal["rattle"] = "rattle"
+    count: PositiveInt = Field(20, description="copies per initial structure")
+    rattle: NonNegativeFloat = Field(0.1, description="Å, standard deviation of displacements")
+    strain: NonNegativeFloat = Field(0.03, lt=0.5, description="largest strain component")
+
+
+def _known_stage(name: str) -> str:
+    from lotf.stages import STAGES
+
+    if name not in STAGES:
+        raise ValueError(f"unknown stage '{name}' (available: {', '.join(STAGES)})")
+    return name
+
+
+class Campaign(Strict):
+    """A whole campaign: what to simulate, how to label, learn and explore, which stages to run."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    system: System
+    oracle: Oracle = Oracle()
+    potential: Potential = Potential()
+    active_learning: ActiveLearning = ActiveLearning()
+    bootstrap: RattleBootstrap = RattleBootstrap()
+    md: MD = MD()
+    stages: list[Annotated[str, AfterValidator(_known_stage)]] = Field(
+        default_factory=lambda: ["bootstrap"], min_length=1
+    )
+
+
+def load_config(path: str | Path, base_dir: Path | None = None) -> Campaign:
+    """Read and validate a campaign file; any problem raises a one-line UserError.
+
+    Relative file paths in it are taken from `base_dir`, by default the file's own folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file '{path}' does not exist")
+    text = path.read_text()
+    data, lines = _parse_yaml(text, path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}:1: the campaign must be a mapping of keys (name, system, ...)")
+    try:
+        return Campaign.model_validate(
+            data, context={"base_dir": base_dir or path.parent.resolve()}
+        )
+    except ValidationError as error:
+        raise UserError(_describe(error, data, lines, path)) from None
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[tuple, int]]:
+    """The data and, for every key path, the 1-based line where it is written."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f"{mark.line + 1}" if mark else "1"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserError(f"{path}:{line}: not valid YAML: {problem}") from None
+    lines: dict[tuple, int] = {}
+    if root is not None:
+        _index_lines(root, (), lines, path)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, prefix: tuple, lines: dict[tuple, int], path: Path) -> None:
+    lines[prefix] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise UserError(
+                    f"{path}:{key_node.start_mark.line + 1}: {_dotted(prefix + (key,))}: "
+                    "key given twice"
+                )
+            seen.add(key)
+            _index_lines(value_node, prefix + (key,), lines, path)
+            lines[prefix + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, prefix + (index,), lines, path)
+
+
+def _describe(error: ValidationError, data: Any, lines: dict[tuple, int], path: Path) -> str:
+    """One line for the first problem, naming the key path and its YAML line."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    keys = _data_path(first["loc"], data)
+    line = next(lines[keys[:n]] for n in range(len(keys), -1, -1) if keys[:n] in lines)
+    message = _message(first, keys)
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    where = _dotted(keys) or "top level"
+    return f"{path}:{line}: {where}: {message}{more}"
+
+
+def _data_path(loc: tuple, data: Any) -> tuple:
+    """The error location without pydantic's union tags, so it names only keys the user wrote.
+
+    A part that is not in the data is a tag, except a last part under a mapping: a missing key.
+    """
+    keys: tuple = ()
+    node = data
+    for position, part in enumerate(loc):
+        present = (part in node) if isinstance(node, dict) else (
+            isinstance(node, list) and isinstance(part, int) and part < len(node))
+        if present:
+            node = node[part]
+        elif isinstance(node, dict) and position == len(loc) - 1:
+            node = None
+        else:
+            continue
+        keys += (part,)
+    return keys
+
+
+def _message(problem: dict, keys: tuple) -> str:
+    kind, text = problem["type"], problem["msg"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{keys[-1]}'"
+    if kind == "missing":
+        return "this key is required"
+    text = text.removeprefix("Value error, ")
+    if kind not in {"value_error", "assertion_error"} and "input" in problem:
+        value = problem["input"]
+        if not isinstance(value, dict | list):
+            text += f" (got {value!r})"
+    return text
+
+
+def _dotted(keys: tuple) -> str:
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out

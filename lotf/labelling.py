@@ -1,0 +1,93 @@
+"""Label structures with the oracle through the ledger: each configuration is asked at most once.
+
+Outcomes enter the ledger as each call finishes, so a kill loses only the calls in flight;
+a failed call is retried until `max_attempts`, then the configuration is quarantined.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ase import Atoms
+
+from lotf.config import Oracle
+from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
+from lotf.log import logger, track
+from lotf.oracle import CallTask, OraclePool, fingerprint, parameters
+
+
+@dataclass
+class LabelReport:
+    """What one labelling batch did."""
+
+    requested: int = 0
+    cached: int = 0
+    skipped: int = 0
+    labelled: int = 0
+    quarantined: int = 0
+    failed_calls: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.requested} requested: {self.cached} already labelled, "
+                f"{self.labelled} newly labelled, {self.quarantined + self.skipped} quarantined "
+                f"({self.failed_calls} failed calls now)")
+
+    @property
+    def usable(self) -> int:
+        """Requested structures that now have labels."""
+        return self.cached + self.labelled
+
+
+def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Path,
+          source: str) -> LabelReport:
+    """Label what the ledger lacks; return counts. Results are read back with `ledger.get`."""
+    settings = {"calculator": oracle.calculator,
+                "params": parameters(oracle.calculator, oracle.params)}
+    oracle_key = fingerprint(oracle.calculator, oracle.params)
+    report = LabelReport(requested=len(structures))
+    todo: dict[str, tuple[Atoms, int]] = {}
+    for atoms in structures:
+        key = content_key(atoms, oracle_key)
+        entry = ledger.get(key)
+        if entry is None:
+            todo.setdefault(key, (atoms, 1))
+        elif entry.status == FAILED and entry.attempts < oracle.max_attempts:
+            todo.setdefault(key, (atoms, entry.attempts + 1))
+        elif entry.status == OK:
+            report.cached += 1
+        else:
+            report.skipped += 1
+    pool = OraclePool(oracle.workers, oracle.timeout)
+
+    def submit(key: str, atoms: Atoms, attempt: int) -> None:
+        workdir = calls_dir / key[:16] / f"attempt-{attempt}"
+        pool.submit(CallTask(key, atoms, oracle.calculator, oracle.params, workdir, attempt,
+                             oracle.threads_per_worker))
+
+    for key, (atoms, attempt) in todo.items():
+        submit(key, atoms, attempt)
+    with track(f"labelling ({source})", len(todo)) as tracker:
+        for task, outcome in pool.completed():
+            common = dict(attempts=task.attempt, wall_time=outcome.wall_time, oracle=settings,
+                          source=source)
+            if outcome.ok:
+                ledger.record(task.key, task.atoms, status=OK, energy=outcome.energy,
+                              forces=outcome.forces, stress=outcome.stress, **common)
+                report.labelled += 1
+                tracker.advance(_note(report))
+                continue
+            report.failed_calls += 1
+            final = task.attempt >= oracle.max_attempts
+            ledger.record(task.key, task.atoms, status=QUARANTINED if final else FAILED,
+                          error=outcome.error, **common)
+            logger.warning("oracle call %s failed (attempt %d of %d): %s", task.key[:12],
+                           task.attempt, oracle.max_attempts, outcome.error)
+            if final:
+                report.quarantined += 1
+                tracker.advance(_note(report))
+            else:
+                submit(task.key, task.atoms, task.attempt + 1)
+    return report
+
+
+def _note(report: LabelReport) -> str:
+    return f"{report.quarantined} quarantined" if report.quarantined else ""

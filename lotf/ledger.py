@@ -1,0 +1,102 @@
+"""The labelled-data ledger: every oracle result, kept in ASE's SQLite database (`ase db` reads it).
+
+A row is keyed by the content of what was labelled (species, positions, cell, pbc) and by the
+oracle's fingerprint, so the same question is never asked twice. One process writes (the run
+directory's lock holder); the key index is kept in memory for O(1) lookups.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase.db
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+OK, FAILED, QUARANTINED = "ok", "failed", "quarantined"
+POSITION_DECIMALS = 8  # Å; what extxyz keeps, so a structure read back hashes the same
+
+
+def content_key(atoms: Atoms, oracle_fingerprint: str) -> str:
+    """sha256 of species, positions, cell, pbc and the oracle fingerprint."""
+    digest = hashlib.sha256(b"lotf-label-v1")
+    digest.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
+    for array in (atoms.positions, atoms.cell.array):
+        rounded = np.round(np.asarray(array, dtype=np.float64), POSITION_DECIMALS) + 0.0
+        digest.update(np.ascontiguousarray(rounded).tobytes())
+    digest.update(np.asarray(atoms.pbc, dtype=np.uint8).tobytes())
+    digest.update(oracle_fingerprint.encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger row: the status of a configuration and, when ok, its labels."""
+
+    key: str
+    status: str
+    attempts: int
+    atoms: Atoms | None
+    error: str | None
+    wall_time: float
+
+
+class Ledger:
+    """Read and write labelled configurations by content key."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._db = ase.db.connect(str(self.path), type="db", append=True)
+        self._ids: dict[str, int] = {
+            row.key: row.id for row in self._db.select(include_data=False) if "key" in row
+        }
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def get(self, key: str) -> Entry | None:
+        """The row for `key`, or None if it was never asked."""
+        if key not in self._ids:
+            return None
+        row = self._db.get(id=self._ids[key])
+        atoms = row.toatoms(add_additional_information=False) if row.status == OK else None
+        return Entry(key, row.status, row.attempts, atoms, row.data.get("error"), row.wall_time)
+
+    def record(self, key: str, atoms: Atoms, *, status: str, attempts: int, wall_time: float,
+               oracle: dict, source: str, energy: float | None = None,
+               forces: np.ndarray | None = None, stress: np.ndarray | None = None,
+               error: str | None = None) -> None:
+        """Write (or overwrite) the row for `key`; committed to disk before returning."""
+        stored = atoms.copy()
+        stored.calc = None
+        if status == OK:
+            stored.calc = SinglePointCalculator(stored, energy=energy, forces=forces, stress=stress)
+        data = {"oracle": json.loads(json.dumps(oracle, default=str))}
+        if error is not None:
+            data["error"] = error
+        self._ids[key] = self._db.write(
+            stored, id=self._ids.get(key), data=data, key=key, status=status, attempts=attempts,
+            wall_time=float(wall_time), source=source,
+        )
+
+    def labelled(self) -> list[Atoms]:
+        """Every successfully labelled configuration, with energy, forces and stress attached."""
+        return [
+            row.toatoms(add_additional_information=False) for row in self._db.select(status=OK)
+        ]
+
+    def call_counts(self) -> dict[str, int]:
+        """Oracle calls made: `ok` and `failed` calls, their `total`, and `quarantined` structures."""
+        counts = {"ok": 0, "failed": 0, "quarantined": 0}
+        for row in self._db.select(include_data=False):
+            succeeded = row.status == OK
+            counts["ok"] += succeeded
+            counts["failed"] += row.attempts - succeeded
+            counts["quarantined"] += row.status == QUARANTINED
+        counts["total"] = counts["ok"] + counts["failed"]
+        return counts

@@ -1,0 +1,15 @@
+"""The reference calculator ("oracle"): calculators by name, isolated calls, a pool with timeouts."""
+
+from lotf.oracle.calculators import check_available, fingerprint, make_calculator, parameters
+from lotf.oracle.call import CallOutcome, CallTask
+from lotf.oracle.pool import OraclePool
+
+__all__ = [
+    "CallOutcome",
+    "CallTask",
+    "OraclePool",
+    "check_available",
+    "fingerprint",
+    "make_calculator",
+    "parameters",
+]

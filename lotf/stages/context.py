@@ -1,0 +1,33 @@
+"""What every stage works with: the validated campaign, its run directory and its ledger."""
+
+from dataclasses import dataclass
+
+from ase import Atoms
+
+from lotf.build import build
+from lotf.build.amorphous import AmorphousSpec
+from lotf.config import Campaign
+from lotf.ledger import Ledger
+from lotf.store import RunDir, read_structures, write_structures
+
+
+@dataclass
+class Context:
+    """The campaign being run, where it lives, and its labelled data."""
+
+    config: Campaign
+    run: RunDir
+    ledger: Ledger
+
+    def initial_structures(self) -> list[Atoms]:
+        """The system's start structures: built or read once, then always read back from disk."""
+        path = self.run.structures / "initial.extxyz"
+        if path.is_file():
+            return read_structures(path)
+        structures: list[Atoms] = []
+        for index, spec in enumerate(self.config.system.structures):
+            if isinstance(spec, AmorphousSpec):
+                structures += build(spec, seed=self.config.seed + 1000 * index)
+            else:
+                structures += spec.read()
+        return write_structures(path, structures)

@@ -1,0 +1,30 @@
+"""Quantities written with their unit in the campaign file ("2 fs", "1 bar", "10 min").
+
+A bare number for a time or a pressure is ambiguous (LAMMPS metal units use ps and bar,
+ASE uses fs and eV/Å³), so the config asks for the unit and we convert once, here.
+"""
+
+import re
+
+_TIME = {"fs": 1.0, "ps": 1e3, "ns": 1e6, "us": 1e9, "s": 1e15, "min": 60e15, "h": 3600e15}
+_PRESSURE = {"bar": 1.0, "atm": 1.01325, "kbar": 1e3, "Pa": 1e-5, "MPa": 10.0, "GPa": 1e4}
+_DIMENSIONS = {"time": _TIME, "pressure": _PRESSURE}
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]+)\s*$")
+
+EXAMPLES = {"time": "'2 fs', '20 ps' or '10 min'", "pressure": "'1 bar', '1 atm' or '0.1 GPa'"}
+
+
+def parse_quantity(value: object, dimension: str, unit: str) -> float:
+    """Return `value` (a string such as '20 ps') in `unit`; raise ValueError naming what was wanted."""
+    table = _DIMENSIONS[dimension]
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"give the {dimension} with its unit, e.g. {EXAMPLES[dimension]}")
+    match = _QUANTITY.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a {dimension}; write e.g. {EXAMPLES[dimension]}")
+    number, given = float(match.group(1)), match.group(2)
+    if given not in table:
+        raise ValueError(
+            f"unknown {dimension} unit '{given}' (known: {', '.join(table)})"
+        )
+    return number * table[given] / table[unit]
