@@ -79,13 +79,11 @@ class FileStructures(Strict):
 
 
 def _structure_kind(value: Any) -> str:
-    if isinstance(value, dict) and "builder" in value:
-        return "builder"
-    return "file"
+    return "<built>" if isinstance(value, dict) and "builder" in value else "<read>"
 
 
 Structure = Annotated[
-    Annotated[AmorphousSpec, Tag("builder")] | Annotated[FileStructures, Tag("file")],
+    Annotated[AmorphousSpec, Tag("<built>")] | Annotated[FileStructures, Tag("<read>")],
     Discriminator(_structure_kind),
 ]
 
@@ -183,7 +181,17 @@ class ActiveLearning(Strict):
         return self
 
 
-Temperature = PositiveFloat | tuple[PositiveFloat, PositiveFloat]
+def _temperature(value: Any) -> Any:
+    """A temperature in K, or a linear ramp [start, end]; both must be positive numbers."""
+    values = value if isinstance(value, list | tuple) else [value]
+    if len(values) not in (1, 2) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise ValueError("give a temperature in K (e.g. 1000) or a ramp [start, end] in K")
+    return value
+
+
+Temperature = Annotated[float | tuple[float, float], BeforeValidator(_temperature)]
 
 
 class Phase(Strict):
@@ -318,15 +326,16 @@ def _describe(error: ValidationError, data: Any, lines: dict[tuple, int], path: 
     keys = _data_path(first["loc"], data)
     line = next(lines[keys[:n]] for n in range(len(keys), -1, -1) if keys[:n] in lines)
     message = _message(first, keys)
-    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    others = {_data_path(p["loc"], data) for p in problems} - {keys}
+    more = f" (and problems at {len(others)} more keys)" if others else ""
     where = _dotted(keys) or "top level"
     return f"{path}:{line}: {where}: {message}{more}"
 
 
 def _data_path(loc: tuple, data: Any) -> tuple:
-    """The error location without pydantic's union tags, so it names only keys the user wrote.
+    """The error location without union tags ('<built>'), so it names only keys the user wrote.
 
-    A part that is not in the data is a tag, except a last part under a mapping: a missing key.
+    A part not in the data is a missing key if it is the last part, under a mapping.
     """
     keys: tuple = ()
     node = data
@@ -335,7 +344,7 @@ def _data_path(loc: tuple, data: Any) -> tuple:
             isinstance(node, list) and isinstance(part, int) and part < len(node))
         if present:
             node = node[part]
-        elif isinstance(node, dict) and position == len(loc) - 1:
+        elif isinstance(node, dict) and position == len(loc) - 1 and not str(part).startswith("<"):
             node = None
         else:
             continue

@@ -1,0 +1,144 @@
+"""Labelling through the ledger: exactly once, failures recorded, kills lose only calls in flight."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import cu_cells, emt_campaign
+from lotf.config import Oracle
+from lotf.labelling import label
+from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
+from lotf.oracle import fingerprint
+from oracles import count_calls
+
+
+def _oracle(counter, **overrides) -> Oracle:
+    settings = {"calculator": "oracles:CountingEMT", "params": {"counter": counter},
+                "workers": 2, "timeout": "30 s", "max_attempts": 2}
+    return Oracle.model_validate({**settings, **overrides})
+
+
+def test_same_structures_twice_call_the_oracle_once_each(tmp_path, counter):
+    structures = cu_cells(20)
+    ledger = Ledger(tmp_path / "ledger.db")
+    oracle = _oracle(counter)
+    first = label(structures, ledger, oracle, tmp_path / "calls", "test")
+    second = label(structures + structures[:5], Ledger(tmp_path / "ledger.db"), oracle,
+                   tmp_path / "calls", "test")
+    assert count_calls(counter) == 20
+    assert (first.labelled, first.cached) == (20, 0)
+    assert (second.labelled, second.cached) == (0, 25)
+    assert len(Ledger(tmp_path / "ledger.db")) == 20
+
+
+def test_labels_equal_a_direct_calculation(tmp_path, counter):
+    from ase.calculators.emt import EMT
+
+    structures = cu_cells(3)
+    ledger = Ledger(tmp_path / "ledger.db")
+    oracle = _oracle(counter)
+    label(structures, ledger, oracle, tmp_path / "calls", "test")
+    key = fingerprint(oracle.calculator, oracle.params)
+    for atoms in structures:
+        stored = ledger.get(content_key(atoms, key)).atoms
+        atoms.calc = EMT()
+        assert stored.get_potential_energy() == pytest.approx(atoms.get_potential_energy(),
+                                                              abs=1e-12)
+        assert abs(stored.get_forces() - atoms.get_forces()).max() < 1e-12
+        assert abs(stored.get_stress() - atoms.get_stress()).max() < 1e-12
+
+
+def test_failing_calls_are_recorded_and_the_batch_completes(tmp_path, counter):
+    structures = cu_cells(10)
+    faults = {1: "raise", 3: "nan", 5: "sleep", 7: "crash"}
+    for index, fault in faults.items():
+        structures[index].info["fault"] = fault
+    ledger = Ledger(tmp_path / "ledger.db")
+    oracle = _oracle(counter, timeout="2 s", max_attempts=2)
+    start = time.perf_counter()
+    report = label(structures, ledger, oracle, tmp_path / "calls", "test")
+    assert time.perf_counter() - start < 20  # the sleeping call was killed, twice, at 2 s
+    assert (report.labelled, report.quarantined, report.failed_calls) == (6, 4, 8)
+    assert count_calls(counter) == 6 + 2 * 4
+    key = fingerprint(oracle.calculator, oracle.params)
+    errors = {}
+    for index, atoms in enumerate(structures):
+        entry = ledger.get(content_key(atoms, key))
+        if index in faults:
+            assert (entry.status, entry.attempts) == (QUARANTINED, 2)
+            errors[faults[index]] = entry.error
+        else:
+            assert entry.status == OK
+    assert "SCF did not converge" in errors["raise"]
+    assert "non-finite energy" in errors["nan"]
+    assert "timed out after 2 s" in errors["sleep"]
+    assert "died without a result" in errors["crash"]
+    # a quarantined configuration is not asked again
+    again = label(structures, ledger, oracle, tmp_path / "calls", "test")
+    assert again.labelled == 0 and again.skipped == 4 and count_calls(counter) == 14
+
+
+def test_failed_call_is_retried_on_the_next_batch(tmp_path, counter):
+    atoms = cu_cells(1)[0]
+    atoms.info["fault"] = "raise"
+    ledger = Ledger(tmp_path / "ledger.db")
+    label([atoms], ledger, _oracle(counter, max_attempts=1), tmp_path / "calls", "test")
+    key = content_key(atoms, fingerprint("oracles:CountingEMT", {"counter": counter}))
+    assert ledger.get(key).status == QUARANTINED
+    # raising the attempt limit gives a quarantined structure no new chance...
+    label([atoms], ledger, _oracle(counter, max_attempts=3), tmp_path / "calls", "test")
+    assert count_calls(counter) == 1
+    # ...while a merely failed one (attempts left) is retried where it stopped
+    ledger.record(key, atoms, status=FAILED, attempts=1, wall_time=0, oracle={}, source="t",
+                  error="x")
+    del atoms.info["fault"]
+    label([atoms], ledger, _oracle(counter, max_attempts=3), tmp_path / "calls", "test")
+    entry = ledger.get(key)
+    assert (entry.status, entry.attempts, count_calls(counter)) == (OK, 2, 2)
+
+
+def test_sigkill_during_labelling_then_rerun_labels_only_what_is_missing(
+        tmp_path, counter, env_with_tests):
+    config = emt_campaign(tmp_path, counter, delay=0.4, count=16, workers=2)
+    command = [sys.executable, "-m", "lotf", "run", str(config), "--workdir", str(tmp_path / "run")]
+    process = subprocess.Popen(command, env=env_with_tests, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    ledger_file = tmp_path / "run" / "ledger.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until some, not all, labels are in
+        if ledger_file.exists() and 5 <= len(Ledger(ledger_file)) < 16:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the campaign did not start labelling")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(Ledger(ledger_file))
+    calls_before = count_calls(counter)
+    assert 5 <= done_before < 16
+    assert calls_before - done_before <= 2 + 1  # at most the calls in flight (plus one starting)
+    time.sleep(0.5)
+    assert not [pid for pid in _call_pids(counter) if _alive(pid)], "orphaned oracle processes"
+
+    rerun = subprocess.run(command, env=env_with_tests, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    ledger = Ledger(ledger_file)
+    assert len(ledger) == 16 and ledger.call_counts()["ok"] == 16
+    assert count_calls(counter) - calls_before == 16 - done_before
+
+
+def _call_pids(counter) -> set[int]:
+    return {int(pid) for pid in open(counter).read().split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, merely not yet reaped
+        return stat.read().split(")")[-1].split()[0] != "Z"
