@@ -6,9 +6,10 @@ import sys
 import pytest
 from ase.io import write
 
-from conftest import cu_cells
 from lotf.cli import demo_config, main
 from lotf.config import load_config
+
+from conftest import cu_cells
 
 BASE = """\
 name: t

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from conftest import cu_cells, emt_campaign
 from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
 from lotf.oracle import fingerprint
+
+from conftest import cu_cells, emt_campaign
 from oracles import count_calls
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from ase.io import read, write
 
-from conftest import cu_cells
 from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
+
+from conftest import cu_cells
 
 
 def test_key_survives_extxyz_round_trip(tmp_path):

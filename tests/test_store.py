@@ -37,9 +37,9 @@ def test_state_round_trip(tmp_path):
 
 def test_second_lock_is_refused_with_owner(tmp_path):
     run = RunDir(tmp_path / "run")
-    with run.locked(), pytest.raises(RunDirectoryBusy, match=f"pid {os.getpid()}"):
-        with RunDir(tmp_path / "run").locked():
-            pass
+    with run.locked(), pytest.raises(RunDirectoryBusy, match=f"pid {os.getpid()}"), \
+            RunDir(tmp_path / "run").locked():
+        pass
     with run.locked():  # released after the first block ended
         pass
 
@@ -52,9 +52,8 @@ def test_lock_released_when_holder_is_killed(tmp_path):
          str(tmp_path / "run")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(RunDirectoryBusy):
-        with RunDir(tmp_path / "run").locked():
-            pass
+    with pytest.raises(RunDirectoryBusy), RunDir(tmp_path / "run").locked():
+        pass
     holder.kill()
     holder.wait()
     with RunDir(tmp_path / "run").locked():
