@@ -56,12 +56,11 @@ def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Pa
             report.cached += 1
         else:
             report.skipped += 1
-    pool = OraclePool(oracle.workers, oracle.timeout)
+    pool = OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker)
 
     def submit(key: str, atoms: Atoms, attempt: int) -> None:
         workdir = calls_dir / key[:16] / f"attempt-{attempt}"
-        pool.submit(CallTask(key, atoms, oracle.calculator, oracle.params, workdir, attempt,
-                             oracle.threads_per_worker))
+        pool.submit(CallTask(key, atoms, oracle.calculator, oracle.params, workdir, attempt))
 
     for key, (atoms, attempt) in todo.items():
         submit(key, atoms, attempt)

@@ -122,14 +122,29 @@ def test_sigkill_during_labelling_then_rerun_labels_only_what_is_missing(
     calls_before = count_calls(counter)
     assert 5 <= done_before < 16
     assert calls_before - done_before <= 2 + 1  # at most the calls in flight (plus one starting)
-    time.sleep(0.5)
-    assert not [pid for pid in _call_pids(counter) if _alive(pid)], "orphaned oracle processes"
 
     rerun = subprocess.run(command, env=env_with_tests, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     ledger = Ledger(ledger_file)
     assert len(ledger) == 16 and ledger.call_counts()["ok"] == 16
     assert count_calls(counter) - calls_before == 16 - done_before
+
+
+def test_no_oracle_process_outlives_a_killed_campaign(tmp_path, counter, env_with_tests):
+    config = emt_campaign(tmp_path, counter, delay=60, count=2, workers=2)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lotf", "run", str(config), "--workdir", str(tmp_path / "run")],
+        env=env_with_tests, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    while count_calls(counter) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = _call_pids(counter)
+    assert len(pids) == 2 and all(_alive(pid) for pid in pids)  # both calls are running
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    time.sleep(1.0)
+    assert not [pid for pid in pids if _alive(pid)], "orphaned oracle processes"
 
 
 def _call_pids(counter) -> set[int]:

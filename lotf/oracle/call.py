@@ -1,7 +1,8 @@
-"""One oracle call, run inside its own process and working directory.
+"""Oracle calls inside a worker process, each in its own working directory.
 
-The process is the unit of isolation: a crash, a hang or a memory blow-up of the calculator
-kills only this call, and the pool can kill the whole process group on timeout.
+A worker runs calls one after another. It is the unit the pool kills: a hang past the timeout
+or a crash costs that worker (and its process group, e.g. an mpirun the calculator started),
+never the campaign; the pool then starts a fresh worker.
 """
 
 import ctypes
@@ -30,7 +31,6 @@ class CallTask:
     params: dict
     workdir: Path
     attempt: int
-    threads: int = 1
 
 
 @dataclass
@@ -70,15 +70,27 @@ def compute(task: CallTask) -> CallOutcome:
     return CallOutcome(energy, forces, stress)
 
 
-def child_main(task: CallTask, connection) -> None:
-    """Entry point of the call's process: isolate, compute, send the outcome, exit."""
-    os.setpgrp()  # the pool kills our whole group (e.g. an mpirun we start) on timeout
+def worker_main(connection, threads: int) -> None:
+    """Entry point of a worker: receive tasks, send outcomes, until told to stop (None)."""
+    os.setpgrp()  # the pool kills our whole group (e.g. an mpirun we started) on timeout
     _die_with_parent()
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    while True:
+        try:
+            task = connection.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        connection.send(run_call(task))
+
+
+def run_call(task: CallTask) -> CallOutcome:
+    """One call in its working directory, its output going to oracle.out there."""
     task.workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(task.workdir)
     _redirect_output(task.workdir / "oracle.out")
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(task.threads)
     start = time.perf_counter()
     try:
         outcome = compute(task)
@@ -86,8 +98,7 @@ def child_main(task: CallTask, connection) -> None:
         traceback.print_exc()
         outcome = CallOutcome(error=f"{type(error).__name__}: {error}".strip())
     outcome.wall_time = time.perf_counter() - start
-    connection.send(outcome)
-    connection.close()
+    return outcome
 
 
 def _redirect_output(path: Path) -> None:

@@ -1,7 +1,9 @@
-"""A pool of oracle processes with hard per-call timeouts; outcomes are yielded as each finishes.
+"""A pool of oracle worker processes with hard per-call timeouts; outcomes yielded as they finish.
 
-concurrent.futures cannot stop a running call, so each call is its own process, started from a
-fork server (safe beside the threads of the parent's progress display) and killed on timeout.
+concurrent.futures cannot stop a running call, so the pool owns its workers: a call past its
+timeout, or a worker that dies, is recorded as a failed call and the worker is replaced.
+Workers start from a fork server (safe beside the parent's threads) and run many calls each,
+so a cheap oracle does not pay a process start per call.
 """
 
 import contextlib
@@ -14,95 +16,114 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from lotf.oracle.call import CallOutcome, CallTask, child_main
+from lotf.oracle.call import CallOutcome, CallTask, worker_main
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["numpy", "ase", "lotf.oracle.call"])
 
 
 @dataclass
-class _Running:
-    task: CallTask
+class _Worker:
     process: multiprocessing.Process
     connection: object
-    deadline: float
+    task: CallTask | None = None
+    deadline: float = float("inf")
 
 
 class OraclePool:
     """Runs submitted calls `workers` at a time; `completed()` yields (task, outcome) pairs."""
 
-    def __init__(self, workers: int, timeout: float):
-        self.workers = workers
-        self.timeout = timeout
+    def __init__(self, workers: int, timeout: float, threads: int = 1):
+        self.size, self.timeout, self.threads = workers, timeout, threads
         self._pending: deque[CallTask] = deque()
-        self._running: list[_Running] = []
+        self._workers: list[_Worker] = []
 
     def submit(self, task: CallTask) -> None:
         """Queue a call; it starts when a worker is free (also while `completed()` iterates)."""
         self._pending.append(task)
 
     def completed(self) -> Iterator[tuple[CallTask, CallOutcome]]:
-        """Yield every submitted call's outcome as it finishes; kill what runs if interrupted."""
+        """Yield every submitted call's outcome as it finishes; stop the workers at the end."""
         try:
-            while self._pending or self._running:
-                self._start_free_workers()
+            while self._pending or self._busy():
+                self._assign()
                 yield from self._collect()
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Kill calls still running; their tasks are left unlabelled, to be redone on resume."""
-        for running in self._running:
-            _kill(running.process)
-        self._running.clear()
+        """Stop idle workers and kill busy ones; unfinished calls stay unlabelled for a resume."""
+        for worker in self._workers:
+            if worker.task is None:
+                with contextlib.suppress(OSError):
+                    worker.connection.send(None)
+                worker.process.join(2)
+            _kill(worker.process)
+            worker.connection.close()
+        self._workers.clear()
         self._pending.clear()
 
-    def _start_free_workers(self) -> None:
-        while self._pending and len(self._running) < self.workers:
-            task = self._pending.popleft()
-            receiver, sender = _CONTEXT.Pipe(duplex=False)
-            process = _CONTEXT.Process(target=child_main, args=(task, sender), daemon=True)
-            process.start()
-            sender.close()
-            self._running.append(
-                _Running(task, process, receiver, time.monotonic() + self.timeout)
-            )
+    def _busy(self) -> list[_Worker]:
+        return [w for w in self._workers if w.task is not None]
+
+    def _assign(self) -> None:
+        while self._pending:
+            idle = next((w for w in self._workers if w.task is None), None)
+            if idle is None and len(self._workers) < self.size:
+                idle = self._start_worker()
+            if idle is None:
+                return
+            idle.task = self._pending.popleft()
+            idle.deadline = time.monotonic() + self.timeout
+            idle.connection.send(idle.task)
+
+    def _start_worker(self) -> _Worker:
+        ours, theirs = _CONTEXT.Pipe(duplex=True)
+        process = _CONTEXT.Process(target=worker_main, args=(theirs, self.threads), daemon=True)
+        process.start()
+        theirs.close()
+        worker = _Worker(process, ours)
+        self._workers.append(worker)
+        return worker
 
     def _collect(self) -> Iterator[tuple[CallTask, CallOutcome]]:
+        busy = self._busy()
+        handles = [w.connection for w in busy] + [w.process.sentinel for w in busy]
+        next_deadline = min(w.deadline for w in busy)
+        ready = set(wait(handles, timeout=max(0.0, next_deadline - time.monotonic())))
         now = time.monotonic()
-        next_deadline = min(r.deadline for r in self._running)
-        handles = [r.connection for r in self._running] + [r.process.sentinel for r in self._running]
-        ready = set(wait(handles, timeout=max(0.0, next_deadline - now)))
-        now = time.monotonic()
-        for running in list(self._running):
-            outcome = None
-            if running.connection in ready or running.process.sentinel in ready:
-                outcome = _receive(running)
-            elif now >= running.deadline:
-                _kill(running.process)
-                outcome = CallOutcome(error=f"timed out after {self.timeout:g} s", wall_time=self.timeout)
-            if outcome is not None:
-                running.connection.close()
-                self._running.remove(running)
-                yield running.task, outcome
+        for worker in busy:
+            if worker.connection in ready or worker.process.sentinel in ready:
+                outcome = self._receive(worker)
+            elif now >= worker.deadline:
+                self._retire(worker)
+                outcome = CallOutcome(error=f"timed out after {self.timeout:g} s",
+                                      wall_time=self.timeout)
+            else:
+                continue
+            task, worker.task = worker.task, None
+            yield task, outcome
 
+    def _receive(self, worker: _Worker) -> CallOutcome:
+        """The outcome the worker sent, or a failure saying how it died (and it is replaced)."""
+        try:
+            return worker.connection.recv()
+        except (EOFError, OSError):
+            worker.process.join(5)
+            code = worker.process.exitcode
+            self._retire(worker)
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            return CallOutcome(error=f"oracle process died without a result ({how})")
 
-def _receive(running: _Running) -> CallOutcome:
-    """The outcome the call sent, or a failure saying how its process died."""
-    try:
-        outcome = running.connection.recv()
-    except (EOFError, OSError):
-        running.process.join(5)
-        code = running.process.exitcode
-        reason = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return CallOutcome(error=f"oracle process died without a result ({reason})")
-    running.process.join()
-    return outcome
+    def _retire(self, worker: _Worker) -> None:
+        _kill(worker.process)
+        worker.connection.close()
+        self._workers.remove(worker)
 
 
 def _kill(process: multiprocessing.Process) -> None:
-    """Kill the call's whole process group (it may have started MPI ranks or a shell)."""
-    if process.pid is not None:
+    """Kill a worker's whole process group (its calculator may have started MPI ranks)."""
+    if process.is_alive() and process.pid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         process.kill()  # in case it was killed before it made its own group
