@@ -1,0 +1,145 @@
+"""Random packing of intact molecular units and single ions into a periodic box at a set density."""
+
+from typing import Literal
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers, covalent_radii
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from scipy.spatial.transform import Rotation
+
+from lotf.build.units import MOLECULAR_UNITS, is_unit, unit_atoms
+from lotf.errors import UserError
+from lotf.model import Strict
+
+AMU_PER_CM3_TO_G = 1.66053906660  # (1 amu / 1 Å³) in g/cm³
+DEFAULT_MIN_DISTANCE_FACTOR = 0.85  # times the sum of covalent radii, when no pair is given
+ATTEMPTS_PER_UNIT = 5000
+RESTARTS = 20
+
+
+class AmorphousSpec(Strict):
+    """A box of randomly placed, randomly oriented units, e.g. {PS4: 4, Li: 12} at 1.8 g/cm³."""
+
+    builder: Literal["amorphous"]
+    units: dict[str, PositiveInt] = Field(min_length=1)
+    density: PositiveFloat | None = Field(None, description="g/cm³")
+    cell: tuple[PositiveFloat, PositiveFloat, PositiveFloat] | None = Field(
+        None, description="orthorhombic box lengths in Å; scaled to `density` when both are given"
+    )
+    min_distance: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="Å between species of different units: 'Li-S' or 'default'"
+    )
+    replicas: PositiveInt = 1
+
+    @field_validator("units")
+    @classmethod
+    def _known_units(cls, units: dict[str, int]) -> dict[str, int]:
+        for name in units:
+            if not is_unit(name):
+                raise ValueError(
+                    f"unknown unit '{name}'; use {', '.join(MOLECULAR_UNITS)} or an element symbol"
+                )
+        return units
+
+    @field_validator("min_distance")
+    @classmethod
+    def _pairs(cls, pairs: dict[str, float]) -> dict[str, float]:
+        for pair in pairs:
+            if pair != "default" and not _is_pair(pair):
+                raise ValueError(f"'{pair}' is not a species pair such as 'Li-S' (or 'default')")
+        return pairs
+
+    @model_validator(mode="after")
+    def _box_given(self) -> "AmorphousSpec":
+        if self.density is None and self.cell is None:
+            raise ValueError("give the box by `density` (g/cm³), `cell` (Å), or both")
+        return self
+
+    def symbols(self) -> set[str]:
+        """The chemical species this box will contain."""
+        return {s for name in self.units for s in unit_atoms(name).get_chemical_symbols()}
+
+
+def _is_pair(text: str) -> bool:
+    parts = text.split("-")
+    return len(parts) == 2 and all(p in atomic_numbers for p in parts)
+
+
+def box_lengths(spec: AmorphousSpec, mass_amu: float) -> np.ndarray:
+    """Orthorhombic box lengths: the cell, scaled to the density when one is asked for."""
+    shape = np.array(spec.cell if spec.cell is not None else (1.0, 1.0, 1.0))
+    if spec.density is None:
+        return shape
+    volume = mass_amu * AMU_PER_CM3_TO_G / spec.density
+    return shape * (volume / np.prod(shape)) ** (1.0 / 3.0)
+
+
+def min_distance_matrix(spec: AmorphousSpec) -> np.ndarray:
+    """Minimum allowed distance (Å) between atoms of different units, indexed by atomic numbers."""
+    default = spec.min_distance.get("default")
+    radii = covalent_radii
+    table = np.add.outer(radii, radii) * DEFAULT_MIN_DISTANCE_FACTOR
+    if default is not None:
+        table[:] = default
+    for pair, value in spec.min_distance.items():
+        if pair != "default":
+            a, b = (atomic_numbers[s] for s in pair.split("-"))
+            table[a, b] = table[b, a] = value
+    return table
+
+
+def pack(spec: AmorphousSpec, rng: np.random.Generator) -> Atoms:
+    """Place every unit at a random position and orientation; fail with a UserError if none fits.
+
+    Each atom's tag is the number of its unit (1, 2, ...), so units can be found again.
+    """
+    templates = [unit_atoms(name) for name, n in spec.units.items() for _ in range(n)]
+    templates.sort(key=len, reverse=True)  # big units first, while there is room
+    mass = sum(atomic_masses[t.numbers].sum() for t in templates)
+    lengths = box_lengths(spec, mass)
+    limits = min_distance_matrix(spec)
+    for _ in range(RESTARTS):
+        atoms = _try_pack(templates, lengths, limits, rng)
+        if atoms is not None:
+            return atoms
+    density = mass * AMU_PER_CM3_TO_G / np.prod(lengths)
+    raise UserError(
+        f"could not pack {dict(spec.units)} into a {' x '.join(f'{x:.2f}' for x in lengths)} Å box "
+        f"({density:.3f} g/cm³) keeping the minimum distances; lower the density or min_distance"
+    )
+
+
+def _try_pack(templates, lengths, limits, rng) -> Atoms | None:
+    positions = np.empty((0, 3))
+    numbers = np.empty(0, dtype=int)
+    tags = np.empty(0, dtype=int)
+    for index, template in enumerate(templates, start=1):
+        placed = _place(template, positions, numbers, lengths, limits, rng)
+        if placed is None:
+            return None
+        positions = np.vstack([positions, placed])
+        numbers = np.concatenate([numbers, template.numbers])
+        tags = np.concatenate([tags, np.full(len(template), index)])
+    atoms = Atoms(numbers=numbers, positions=positions, cell=lengths, pbc=True, tags=tags)
+    atoms.wrap()
+    return atoms
+
+
+def _place(template, positions, numbers, lengths, limits, rng, batch: int = 200):
+    """A placement of `template` that keeps its minimum distances, or None after many tries."""
+    local = template.positions
+    for _ in range(ATTEMPTS_PER_UNIT // batch):
+        rotations = Rotation.random(batch, random_state=rng).as_matrix()
+        centres = rng.random((batch, 3)) * lengths
+        trials = centres[:, None, :] + np.einsum("bij,aj->bai", rotations, local)
+        if len(positions) == 0:
+            return trials[0]
+        delta = trials[:, :, None, :] - positions[None, None, :, :]
+        delta -= lengths * np.round(delta / lengths)
+        distance = np.linalg.norm(delta, axis=-1)
+        allowed = limits[template.numbers][:, numbers]
+        ok = np.all(distance >= allowed[None], axis=(1, 2))
+        if ok.any():
+            return trials[np.argmax(ok)]
+    return None
