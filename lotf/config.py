@@ -142,7 +142,7 @@ class Weights(Strict):
 class Potential(Strict):
     """The MTP to learn: level, radial cutoff and fit weights (the paper: level 12, 5 Å)."""
 
-    level: int = Field(12, ge=2, le=28)
+    level: int = Field(12, ge=2, le=20)
     cutoff: PositiveFloat = Field(5.0, description="Å")
     min_dist: PositiveFloat | None = Field(None, description="Å; None: from the training data")
     radial_basis_size: PositiveInt = 8
@@ -152,7 +152,7 @@ class Potential(Strict):
     @classmethod
     def _even(cls, level: int) -> int:
         if level % 2:
-            raise ValueError(f"MTP levels are even (2, 4, ..., 28), not {level}")
+            raise ValueError(f"MTP levels are even (2, 4, ..., 20), not {level}")
         return level
 
     @model_validator(mode="after")

@@ -1,0 +1,32 @@
+"""Potentials by backend name: create an untrained one, or load one saved by `Potential.save`.
+
+A backend is a `Potential` subclass registered in BACKENDS; callers never name its class.
+"""
+
+import json
+from pathlib import Path
+
+from lotf.potential.activeset import ActiveSet
+from lotf.potential.base import DEFAULT_WEIGHTS, Evaluation, Potential
+from lotf.potential.motep_backend import MotepMTP
+
+BACKENDS: dict[str, type[Potential]] = {"motep": MotepMTP}
+DEFAULT_BACKEND = "motep"
+
+
+def create(species: list[str], backend: str = DEFAULT_BACKEND, **settings) -> Potential:
+    """An untrained potential: level, cutoff, min_dist, radial_basis_size, seed per backend."""
+    return BACKENDS[backend].create(species, **settings)
+
+
+def load(directory: str | Path) -> Potential:
+    """A potential saved with `Potential.save`, with its species and active set."""
+    directory = Path(directory)
+    metadata = json.loads((directory / "potential.json").read_text())
+    potential = BACKENDS[metadata["backend"]]._load(directory, metadata)
+    if (directory / "active_set.npz").is_file():
+        potential.active_set = ActiveSet.load(directory / "active_set.npz")
+    return potential
+
+
+__all__ = ["BACKENDS", "DEFAULT_WEIGHTS", "ActiveSet", "Evaluation", "Potential", "create", "load"]

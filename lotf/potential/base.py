@@ -1,0 +1,131 @@
+"""The potential interface every backend implements, like an ASE calculator for lotf's needs.
+
+A backend evaluates energy, forces, stress and the per-atom basis of its linear parameters in
+one call; grading, active sets, selection and error reports are built on that here, once.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.units import GPa
+
+from lotf.potential.activeset import ActiveSet, Mode
+
+EV_PER_A3_TO_GPA = 1.0 / GPa
+
+
+@dataclass
+class Evaluation:
+    """One configuration evaluated: energy (eV), forces (eV/Å), stress (Voigt, eV/Å³), grades."""
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None
+    basis: np.ndarray = field(repr=False)  # (atoms, m) per-atom basis of the linear parameters
+    grade: float | None = None
+    atom_grades: np.ndarray | None = None
+
+
+DEFAULT_WEIGHTS = {"energy": 100.0, "forces": 0.1, "stress": 0.0}  # the paper's NVT weights
+
+
+class Potential(ABC):
+    """A trainable interatomic potential with an extrapolation grade."""
+
+    backend: str  # the name it is registered under
+
+    def __init__(self, species: list[str], active_set: ActiveSet | None = None):
+        self.species = list(species)
+        self.active_set = active_set
+
+    # --- what a backend provides -------------------------------------------------------------
+    @abstractmethod
+    def _evaluate(self, atoms: Atoms) -> Evaluation:
+        """Energy, forces, stress and per-atom basis, without grades."""
+
+    @abstractmethod
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
+        """Fit to labelled structures; `weights` of energy (per atom), forces, stress."""
+
+    @abstractmethod
+    def _save(self, directory: Path) -> dict:
+        """Write the backend's files into `directory`; return metadata for potential.json."""
+
+    @classmethod
+    @abstractmethod
+    def _load(cls, directory: Path, metadata: dict) -> "Potential":
+        """Read what `_save` wrote."""
+
+    # --- built on it -------------------------------------------------------------------------
+    def evaluate(self, atoms: Atoms) -> Evaluation:
+        """Energy, forces, stress and, when an active set exists, the extrapolation grade."""
+        unknown = set(atoms.get_chemical_symbols()) - set(self.species)
+        if unknown:
+            raise ValueError(f"species {sorted(unknown)} are not in the potential's {self.species}")
+        result = self._evaluate(atoms)
+        if self.active_set is not None:
+            if self.active_set.mode == "configuration":
+                result.grade = float(self.active_set.grades(result.basis.sum(axis=0))[0])
+            else:
+                result.atom_grades = self.active_set.grades(result.basis)
+                result.grade = float(result.atom_grades.max())
+        return result
+
+    def basis_rows(self, structures: list[Atoms], mode: Mode) -> tuple[np.ndarray, np.ndarray]:
+        """Basis rows of the structures and, for each row, the index of its structure."""
+        rows, owners = [], []
+        for index, atoms in enumerate(structures):
+            basis = self._evaluate(atoms).basis
+            rows.append(basis.sum(axis=0, keepdims=True) if mode == "configuration" else basis)
+            owners.append(np.full(len(rows[-1]), index))
+        return np.vstack(rows), np.concatenate(owners)
+
+    def update_active_set(self, train: list[Atoms], mode: Mode = "neighbourhood") -> None:
+        """The maximum-volume active set of the training structures (after each fit)."""
+        rows, _ = self.basis_rows(train, mode)
+        self.active_set = ActiveSet.from_rows(rows, mode)
+
+    def select(self, candidates: list[Atoms], max_new: int) -> list[int]:
+        """Indices of at most `max_new` candidates that grow the active set's volume most."""
+        if self.active_set is None:
+            raise ValueError("select needs an active set: call update_active_set first")
+        rows, owners = self.basis_rows(candidates, self.active_set.mode)
+        chosen, _ = self.active_set.select(rows, owners, max_new)
+        return chosen
+
+    def errors(self, structures: list[Atoms]) -> dict[str, float]:
+        """RMSE against the structures' labels: energy meV/atom, forces eV/Å, stress GPa."""
+        energy, forces, stress = [], [], []
+        for atoms in structures:
+            result = self._evaluate(atoms)
+            energy.append((result.energy - atoms.get_potential_energy()) / len(atoms))
+            forces.append((result.forces - atoms.get_forces()).ravel())
+            reference = atoms.calc.results.get("stress") if atoms.calc is not None else None
+            if reference is not None and result.stress is not None:
+                stress.append((result.stress - reference) * EV_PER_A3_TO_GPA)
+        report = {
+            "structures": len(structures),
+            "energy_rmse_mev_per_atom": 1e3 * _rms(energy),
+            "forces_rmse_ev_per_a": _rms(np.concatenate(forces)) if forces else float("nan"),
+        }
+        if stress:
+            report["stress_rmse_gpa"] = _rms(np.concatenate(stress))
+        return report
+
+    def save(self, directory: Path) -> None:
+        """Write the potential, its species and active set into `directory` (created)."""
+        import json
+
+        directory.mkdir(parents=True, exist_ok=True)
+        metadata = {"backend": self.backend, "species": self.species, **self._save(directory)}
+        if self.active_set is not None:
+            self.active_set.save(directory / "active_set.npz")
+        (directory / "potential.json").write_text(json.dumps(metadata, indent=2))
+
+
+def _rms(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(np.sqrt(np.mean(values**2))) if values.size else float("nan")
