@@ -14,7 +14,8 @@ HERE = Path(__file__).parent
 
 def subset(source: Path, target: Path) -> None:
     """Keep frames 0, 5, 10, ... of a gzipped MLIP .cfg file, unchanged."""
-    text = gzip.open(source, "rt").read()
+    with gzip.open(source, "rt") as handle:
+        text = handle.read()
     frames = [f"BEGIN_CFG{block}" for block in text.split("BEGIN_CFG")[1:]]
     target.parent.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(target, "wb", mtime=0) as handle:
