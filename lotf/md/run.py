@@ -1,0 +1,271 @@
+"""Molecular dynamics in LAMMPS driven by a lotf potential, with the extrapolation grade watched.
+
+The potential enters through `fix external` (callback mode: energy, forces, global virial). The
+grade of every step is published as the fix's global vector; `fix halt` stops the run at the
+first step whose grade exceeds the break threshold. Frames above the select threshold are kept
+as candidates for labelling, and the last frame at or below it is the restart point.
+
+On several MPI ranks every rank gathers all positions and evaluates the whole cell, so forces,
+energy and grade are identical everywhere and `fix halt` stops all ranks at the same step.
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers
+from ase.units import fs
+
+from lotf.md.library import open_lammps
+from lotf.potential import Potential
+
+FIX = "lotf"  # the fix external's ID
+THERMO = ("step", "time_ps", "temp", "pe", "etotal", "press", "vol", "grade")
+LAMMPS_THERMO = ("temp", "pe", "etotal", "press", "vol")
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """One MD run: ensemble, temperatures (K, start and end for a ramp), pressure (bar), steps."""
+
+    ensemble: str
+    temperature: tuple[float, float]
+    steps: int
+    timestep_fs: float = 2.0
+    pressure_bar: float | None = None
+    seed: int = 1
+    select_threshold: float = 1.5
+    break_threshold: float = 10.0
+    thermo_every: int = 50
+    max_candidates: int = 1000
+    dump_every: int = 0  # 0: no trajectory
+    thermostat_steps: float = 100.0  # damping time in timesteps
+    barostat_steps: float = 1000.0
+    barostat: str = "aniso"
+
+
+@dataclass
+class MDResult:
+    """What a run did: how far it got, whether and where it broke, what to label, where to restart."""
+
+    steps: int
+    halted: bool
+    break_step: int | None
+    max_grade: float
+    candidates: list[Atoms]
+    restart: Atoms | None
+    thermo: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class CallbackError(RuntimeError):
+    """The potential raised inside the LAMMPS callback; the run was stopped."""
+
+
+def run_md(potential: Potential, atoms: Atoms, settings: MDSettings,
+           trajectory: Path | None = None, log_file: Path | None = None) -> MDResult:
+    """Run `settings.steps` MD steps from `atoms` (its velocities if it has any), or until a break."""
+    session = _Session(potential, atoms, settings, trajectory, log_file)
+    try:
+        return session.run()
+    finally:
+        session.close()
+
+
+def lammps_frame(atoms: Atoms) -> Atoms:
+    """The same structure in LAMMPS's frame: cell rotated to lower-triangular form."""
+    cell, rotation = atoms.cell.standard_form()
+    rotated = atoms.copy()
+    rotated.set_cell(cell, scale_atoms=True)
+    if atoms.get_velocities() is not None:
+        rotated.set_velocities(atoms.get_velocities() @ rotation.T)
+    return rotated
+
+
+class _Session:
+    def __init__(self, potential, atoms, settings, trajectory, log_file):
+        if not atoms.pbc.all():
+            raise ValueError("MD needs a cell periodic in all three directions")
+        self.potential, self.settings = potential, settings
+        self.atoms = lammps_frame(atoms)
+        self.species = potential.species
+        self.lmp = open_lammps(log_file)
+        self.ranks = int(self.lmp.extract_setting("world_size"))
+        self.rank = int(self.lmp.extract_setting("world_rank"))  # only rank 0 writes files
+        self.trajectory_path = trajectory
+        self._trajectory = None
+        self.candidates: list[Atoms] = []
+        self._candidates_seen, self._candidate_stride = 0, 1
+        self.restart: Atoms | None = None
+        self.max_grade = 0.0
+        self.break_step: int | None = None
+        self.error: BaseException | None = None
+        self.thermo: dict[str, list] = {k: [] for k in THERMO}
+        self._grade = 0.0
+
+    # --- setting up --------------------------------------------------------------------------
+    def _setup(self) -> None:
+        s, atoms, lmp = self.settings, self.atoms, self.lmp
+        (a, _, _), (b, c, _), (d, e, f) = atoms.cell.array.tolist()
+        lmp.commands_list([
+            "units metal", "atom_style atomic", "atom_modify map array sort 0 0",
+            "boundary p p p",
+            f"region box prism 0 {a!r} 0 {c!r} 0 {f!r} {b!r} {d!r} {e!r} units box",
+            f"create_box {len(self.species)} box",
+        ])
+        for index, symbol in enumerate(self.species, start=1):
+            lmp.command(f"mass {index} {float(atomic_masses[atomic_numbers[symbol]])!r}")
+        types = [self.species.index(s) + 1 for s in atoms.get_chemical_symbols()]
+        velocities = atoms.get_velocities()
+        lmp.create_atoms(
+            len(atoms), list(range(1, len(atoms) + 1)), types, atoms.positions.ravel().tolist(),
+            None if velocities is None else (velocities * fs * 1000).ravel().tolist())
+        self.types = np.array(types)
+        self.numbers = np.array([atomic_numbers[self.species[t - 1]] for t in types])
+        start, end = (float(t) for t in s.temperature)
+        lmp.command(f"timestep {s.timestep_fs / 1000.0!r}")
+        if velocities is None or not np.any(velocities):
+            lmp.command(f"velocity all create {start!r} {s.seed} mom yes rot yes dist gaussian")
+        lmp.commands_list([
+            f"fix {FIX} all external pf/callback 1 1",
+            f"fix_modify {FIX} energy yes virial yes",
+        ])
+        lmp.fix_external_set_vector_length(FIX, 1)
+        lmp.set_fix_external_callback(FIX, self._callback)
+        tdamp = s.thermostat_steps * s.timestep_fs / 1000.0
+        pdamp = s.barostat_steps * s.timestep_fs / 1000.0
+        if s.ensemble == "nvt":
+            lmp.command(f"fix md all nvt temp {start!r} {end!r} {tdamp!r}")
+        elif s.ensemble == "npt":
+            p = s.pressure_bar
+            lmp.command(f"fix md all npt temp {start!r} {end!r} {tdamp!r} "
+                        f"{s.barostat} {p!r} {p!r} {pdamp!r}")
+        elif s.ensemble == "nve":
+            lmp.command("fix md all nve")
+        else:
+            raise ValueError(f"unknown ensemble '{s.ensemble}'")
+        lmp.commands_list([
+            f"variable grade equal f_{FIX}[1]",
+            f"fix halt all halt 1 v_grade > {s.break_threshold!r} error continue",
+            f"thermo_style custom step {' '.join(LAMMPS_THERMO)}",
+            f"thermo {s.thermo_every}",
+        ])
+
+    # --- every step --------------------------------------------------------------------------
+    def _callback(self, caller, step, nlocal, tags, x, forces) -> None:
+        try:
+            atoms = self._current_atoms(x, tags)
+            result = self.potential.evaluate(atoms)
+            grade = result.grade if result.grade is not None else 0.0
+            if not (math.isfinite(result.energy) and np.all(np.isfinite(result.forces))):
+                grade = math.inf  # an explosion is an extrapolation, not a crash
+            # `atoms` is in atom-ID order; LAMMPS's local atoms are in any order
+            forces[:] = np.nan_to_num(result.forces[tags - 1], posinf=0.0, neginf=0.0)
+            # every rank sets the whole energy and virial: fix external neither sums nor splits them
+            self.lmp.fix_external_set_energy_global(FIX, float(result.energy))
+            virial = -result.stress * atoms.get_volume()  # ASE Voigt order -> LAMMPS order
+            self.lmp.fix_external_set_virial_global(FIX, virial[[0, 1, 2, 5, 4, 3]].tolist())
+            self.lmp.fix_external_set_vector(FIX, 1, grade)
+            self._record(step, atoms, result.energy, grade)
+        except BaseException as error:  # LAMMPS would print it and carry on: stop the run instead
+            self.error = error
+            self.lmp.fix_external_set_vector(FIX, 1, math.inf)
+
+    def _current_atoms(self, x, tags) -> Atoms:
+        lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()
+        cell = [[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]]
+        if self.ranks > 1:
+            positions = np.array(self.lmp.gather_atoms("x", 1, 3)).reshape(-1, 3)
+        else:
+            positions = np.array(x)[np.argsort(tags)]
+        return Atoms(numbers=self.numbers, positions=positions - lo, cell=cell, pbc=True)
+
+    def _record(self, step: int, atoms: Atoms, energy: float, grade: float) -> None:
+        s = self.settings
+        self._grade = grade
+        self.max_grade = max(self.max_grade, grade)
+        atoms.info.update(step=int(step), grade=float(grade), energy=float(energy),
+                          time_ps=float(step * s.timestep_fs / 1000.0))
+        if grade > s.break_threshold and self.break_step is None:
+            self.break_step = int(step)
+        if grade > s.select_threshold:
+            self._keep_candidate(atoms)
+        elif self.break_step is None:
+            self.restart = atoms
+        if s.dump_every and step % s.dump_every == 0 and self.rank == 0:
+            self._write_frame(atoms)
+
+    def _keep_candidate(self, atoms: Atoms) -> None:
+        """Keep every n-th candidate; when the list is full, halve it and double n (bounded memory)."""
+        self._candidates_seen += 1
+        if (self._candidates_seen - 1) % self._candidate_stride:
+            return
+        self.candidates.append(atoms)
+        if len(self.candidates) > self.settings.max_candidates:
+            self.candidates = self.candidates[::2]
+            self._candidate_stride *= 2
+
+    def _write_frame(self, atoms: Atoms) -> None:
+        import ase.io
+
+        if self._trajectory is None:
+            self.trajectory_path.parent.mkdir(parents=True, exist_ok=True)
+            self._trajectory = open(self._partial(), "w")  # noqa: SIM115 (closed in close())
+        ase.io.write(self._trajectory, atoms, format="extxyz")
+
+    def _partial(self) -> Path:
+        return self.trajectory_path.with_name(self.trajectory_path.name + ".partial")
+
+    # --- running -----------------------------------------------------------------------------
+    def run(self) -> MDResult:
+        self._setup()
+        s = self.settings
+        done = 0
+        first = True
+        while done < s.steps:
+            chunk = min(s.thermo_every, s.steps - done)
+            self.lmp.command(f"run {chunk} start 0 stop {s.steps} pre {'yes' if first else 'no'}"
+                             " post no")
+            first = False
+            done = int(self.lmp.get_thermo("step"))
+            self._thermo(done)
+            if self.error is not None:
+                raise CallbackError(f"the potential failed at step {done}: {self.error}") \
+                    from self.error
+            if self.break_step is not None:
+                break
+        self._finish_trajectory()
+        return MDResult(
+            steps=done, halted=self.break_step is not None, break_step=self.break_step,
+            max_grade=self.max_grade, candidates=self.candidates, restart=self._restart_frame(),
+            thermo={k: np.array(v) for k, v in self.thermo.items()})
+
+    def _thermo(self, step: int) -> None:
+        values = {"step": step, "time_ps": step * self.settings.timestep_fs / 1000.0,
+                  "grade": self._grade}
+        for name in LAMMPS_THERMO:
+            values[name] = self.lmp.get_thermo(name)
+        for name, value in values.items():
+            self.thermo[name].append(value)
+
+    def _restart_frame(self) -> Atoms | None:
+        """The last frame at or below the select threshold, with LAMMPS's current velocities."""
+        if self.restart is None:
+            return None
+        frame = self.restart.copy()
+        if frame.info["step"] == int(self.lmp.get_thermo("step")):  # the final state: velocities too
+            velocities = np.array(self.lmp.gather_atoms("v", 1, 3)).reshape(-1, 3)
+            frame.set_velocities(velocities / (fs * 1000))
+        return frame
+
+    def _finish_trajectory(self) -> None:
+        if self._trajectory is not None:
+            self._trajectory.close()
+            self._trajectory = None
+            self._partial().replace(self.trajectory_path)
+
+    def close(self) -> None:
+        if self._trajectory is not None:  # interrupted: the partial file is left, never used
+            self._trajectory.close()
+        self.lmp.close()

@@ -1,0 +1,131 @@
+"""MTP molecular dynamics in LAMMPS: energy conservation, barostat, grade halting, errors, MPI."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import read
+
+from lotf.md.run import CallbackError, MDSettings, run_md
+from lotf.potential import create
+
+N_ATOMS = 32
+
+
+def emt_cu(count: int, rattle: tuple[float, float], strain: float, seed: int) -> list:
+    """Rattled and strained 2x2x2 fcc Cu cells labelled by EMT (the truth here)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2)
+        eps = rng.uniform(-strain, strain, (3, 3))
+        atoms.set_cell(atoms.cell @ (np.eye(3) + (eps + eps.T) / 2), scale_atoms=True)
+        atoms.positions += rng.normal(0, rng.uniform(*rattle), atoms.positions.shape)
+        atoms.calc = EMT()
+        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                  "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **labels)
+        frames.append(atoms)
+    return frames
+
+
+def fitted(frames):
+    potential = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, fit_steps=0, seed=1)
+    potential.fit(frames, {"energy": 1.0, "forces": 0.01, "stress": 0.001})
+    potential.update_active_set(frames, "neighbourhood")
+    return potential
+
+
+@pytest.fixture(scope="module")
+def broad():
+    """An MTP for Cu fitted on a broad set: rattles up to 0.15 A and 3 % strains."""
+    return fitted(emt_cu(80, (0.03, 0.15), 0.03, seed=0))
+
+
+@pytest.fixture(scope="module")
+def narrow():
+    """An MTP for Cu fitted on cold data only: small rattles, no strain."""
+    return fitted(emt_cu(40, (0.01, 0.03), 0.0, seed=1))
+
+
+def lattice():
+    start = bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2)
+    start.rattle(0.03, seed=2)
+    return start
+
+
+def test_nve_conserves_energy(broad):
+    result = run_md(broad, lattice(), MDSettings("nve", (300.0, 300.0), 2000, thermo_every=50))
+    assert result.steps == 2000 and not result.halted
+    total = result.thermo["etotal"]
+    assert (total.max() - total.min()) / N_ATOMS < 1e-3  # eV/atom
+    assert result.thermo["temp"][1:].mean() > 50  # it moved
+
+
+@pytest.mark.parametrize("target", [0.0, 20_000.0])
+def test_npt_holds_the_target_pressure(broad, target):
+    # motep rebuilds its neighbour list whenever the cell changes: NPT steps cost ~5x NVT here
+    result = run_md(broad, lattice(), MDSettings("npt", (300.0, 300.0), 2500, pressure_bar=target,
+                                                 thermo_every=10))
+    assert not result.halted
+    pressure = result.thermo["press"][50:]  # after 1 ps
+    assert abs(pressure.mean() - target) < 1500  # bar; instantaneous spread is ~15 kbar here
+
+
+def test_nvt_ramp_follows_the_temperature(broad):
+    result = run_md(broad, lattice(), MDSettings("nvt", (200.0, 600.0), 3000, thermo_every=100))
+    temperature = result.thermo["temp"]
+    assert temperature[-10:].mean() > temperature[1:10].mean() + 150
+
+
+def test_md_pushed_hot_halts_at_the_break_threshold(narrow):
+    settings = MDSettings("nvt", (1500.0, 1500.0), 5000, thermo_every=50,
+                          select_threshold=1.5, break_threshold=10.0)
+    result = run_md(narrow, lattice(), settings)
+    assert result.halted and result.steps < 5000
+    assert result.break_step == result.steps
+    assert result.max_grade > 10.0
+    halted = [a for a in result.candidates if a.info["step"] == result.break_step]
+    assert halted and halted[0].info["grade"] > 10.0
+    assert all(a.info["grade"] > 1.5 for a in result.candidates)
+    assert result.restart.info["grade"] <= 1.5 and result.restart.info["step"] < result.break_step
+    assert narrow.evaluate(result.restart).grade == pytest.approx(result.restart.info["grade"])
+
+
+def test_an_error_in_the_potential_stops_the_run_loudly(broad):
+    class Failing(type(broad)):
+        calls = 0
+
+        def _evaluate(self, atoms):
+            Failing.calls += 1
+            if Failing.calls > 30:
+                raise RuntimeError("out of memory in the basis")
+            return super()._evaluate(atoms)
+
+    failing = Failing(broad.data, broad.species, broad.level, broad.active_set)
+    with pytest.raises(CallbackError, match="out of memory in the basis"):
+        run_md(failing, lattice(), MDSettings("nvt", (300.0, 300.0), 500, thermo_every=50))
+
+
+def test_two_mpi_ranks_give_the_one_rank_trajectory(broad, tmp_path):
+    broad.save(tmp_path / "pot")
+    script = Path(__file__).parent / "md_script.py"
+    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent))
+    assert mpiexec, "the mpich wheel's mpiexec is missing"
+    one = subprocess.run([sys.executable, script, tmp_path / "pot", tmp_path / "one.extxyz"],
+                         capture_output=True, text=True, timeout=300)
+    two = subprocess.run([mpiexec, "-n", "2", sys.executable, script, tmp_path / "pot",
+                          tmp_path / "two.extxyz"], capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    first, second = read(tmp_path / "one.extxyz", ":"), read(tmp_path / "two.extxyz", ":")
+    assert len(first) == len(second) == 21
+    for a, b in zip(first, second, strict=True):
+        assert np.abs(a.positions - b.positions).max() < 1e-7  # extxyz keeps 8 decimals
+        assert np.abs(a.cell.array - b.cell.array).max() < 1e-7
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-9)
