@@ -27,9 +27,9 @@ def test_grades_are_coefficients_in_the_active_basis():
     rows = np.random.default_rng(1).normal(size=(30, 4))
     active = ActiveSet.from_rows(rows, "configuration")
     assert active.grades(rows).max() <= SWAP_TOLERANCE
-    assert active.grades(active.matrix) == pytest.approx(np.ones(4))
-    assert active.grades(2.5 * active.matrix[2])[0] == pytest.approx(2.5)
-    assert active.grades(active.matrix[0] + active.matrix[1])[0] == pytest.approx(1.0)
+    assert active.grades(active.rows) == pytest.approx(np.ones(4))
+    assert active.grades(2.5 * active.rows[2])[0] == pytest.approx(2.5)
+    assert active.grades(active.rows[0] + active.rows[1])[0] == pytest.approx(1.0)
 
 
 def test_too_few_rows_is_a_clear_error():
@@ -40,9 +40,9 @@ def test_too_few_rows_is_a_clear_error():
 def test_select_takes_the_most_extrapolative_and_grows_the_volume():
     rng = np.random.default_rng(2)
     active = ActiveSet.from_rows(rng.normal(size=(40, 4)), "neighbourhood")
-    inside = 0.2 * active.matrix[:2]  # grade 0.2: nothing to learn
-    far = 6.0 * active.matrix[3] + active.matrix[1]  # grade 6
-    farther = 10.0 * active.matrix[0]  # grade 10
+    inside = 0.2 * active.rows[:2]  # grade 0.2: nothing to learn
+    far = 6.0 * active.rows[3] + active.rows[1]  # grade 6
+    farther = 10.0 * active.rows[0]  # grade 10
     rows = np.vstack([inside, far, farther, farther + 1e-3])
     owners = np.array([0, 0, 1, 2, 2])
     chosen, grown = active.select(rows, owners, max_new=5)
@@ -62,8 +62,20 @@ def test_greedy_selection_beats_random_selection_in_volume():
     for trial in range(50):
         picks = np.random.default_rng(trial).choice(200, size=len(chosen), replace=False)
         random_volumes.append(ActiveSet.from_rows(
-            np.vstack([active.matrix, candidates[picks]]), "configuration").log_volume())
+            np.vstack([active.rows, candidates[picks]]), "configuration").log_volume())
     assert grown.log_volume() > max(random_volumes)
+
+
+def test_exact_dependencies_between_basis_functions_are_projected_out():
+    rng = np.random.default_rng(5)
+    independent = rng.normal(size=(40, 4))
+    rows = np.hstack([independent, independent[:, :1] + 2 * independent[:, 1:2]])  # 5th = 1st + 2 x 2nd
+    active = ActiveSet.from_rows(rows, "neighbourhood")
+    assert active.matrix.shape == (4, 4)
+    assert active.grades(rows).max() <= SWAP_TOLERANCE
+    new = rng.normal(size=4)
+    assert active.grades(np.append(new, new[0] + 2 * new[1]))[0] == pytest.approx(
+        ActiveSet.from_rows(independent, "neighbourhood").grades(new)[0])
 
 
 def test_save_and_load(tmp_path):
@@ -72,3 +84,4 @@ def test_save_and_load(tmp_path):
     again = ActiveSet.load(tmp_path / "a.npz")
     assert again.mode == "neighbourhood"
     np.testing.assert_array_equal(again.matrix, active.matrix)
+    np.testing.assert_array_equal(again.projection, active.projection)

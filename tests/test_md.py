@@ -113,6 +113,18 @@ def test_an_error_in_the_potential_stops_the_run_loudly(broad):
         run_md(failing, lattice(), MDSettings("nvt", (300.0, 300.0), 500, thermo_every=50))
 
 
+def test_an_exploding_cell_halts_as_an_extrapolation(broad):
+    class Exploding(type(broad)):
+        def _evaluate(self, atoms):
+            result = super()._evaluate(atoms)
+            result.forces[0] = [1e5, 0.0, 0.0]  # eV/A: atom 0 leaves the box within steps
+            return result
+
+    exploding = Exploding(broad.data, broad.species, broad.level, broad.active_set)
+    result = run_md(exploding, lattice(), MDSettings("nve", (300.0, 300.0), 500, thermo_every=50))
+    assert result.halted and result.max_grade == float("inf") and result.steps < 500
+
+
 def test_two_mpi_ranks_give_the_one_rank_trajectory(broad, tmp_path):
     broad.save(tmp_path / "pot")
     script = Path(__file__).parent / "md_script.py"

@@ -111,6 +111,9 @@ class _Session:
         lmp.commands_list([
             "units metal", "atom_style atomic", "atom_modify map array sort 0 0",
             "boundary p p p",
+            # no pair style: re-neighbouring is what wraps atoms back into the box and moves
+            # them between MPI ranks, so ask for it whenever an atom has moved half the skin
+            "neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes",
             f"region box prism 0 {a!r} 0 {c!r} 0 {f!r} {b!r} {d!r} {e!r} units box",
             f"create_box {len(self.species)} box",
         ])
@@ -147,14 +150,19 @@ class _Session:
             raise ValueError(f"unknown ensemble '{s.ensemble}'")
         lmp.commands_list([
             f"variable grade equal f_{FIX}[1]",
+            "variable atoms equal count(all)",
             f"fix halt all halt 1 v_grade > {s.break_threshold!r} error continue",
             f"thermo_style custom step {' '.join(LAMMPS_THERMO)}",
+            "thermo_modify lost ignore",  # lost atoms are an explosion, seen by the callback
             f"thermo {s.thermo_every}",
         ])
 
     # --- every step --------------------------------------------------------------------------
     def _callback(self, caller, step, nlocal, tags, x, forces) -> None:
         try:
+            if int(self.lmp.extract_variable("atoms")) != len(self.numbers):  # lost: flew away
+                self._explode(step, forces)
+                return
             atoms = self._current_atoms(x, tags)
             result = self.potential.evaluate(atoms)
             grade = result.grade if result.grade is not None else 0.0
@@ -171,6 +179,14 @@ class _Session:
         except BaseException as error:  # LAMMPS would print it and carry on: stop the run instead
             self.error = error
             self.lmp.fix_external_set_vector(FIX, 1, math.inf)
+
+    def _explode(self, step: int, forces) -> None:
+        """An exploded cell counts as an extrapolation: infinite grade, no forces, the run halts."""
+        forces[:] = 0.0
+        self.lmp.fix_external_set_vector(FIX, 1, math.inf)
+        self._grade = self.max_grade = math.inf
+        if self.break_step is None:
+            self.break_step = int(step)
 
     def _current_atoms(self, x, tags) -> Atoms:
         lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()

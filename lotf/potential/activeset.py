@@ -16,13 +16,12 @@ from scipy.linalg import qr
 Mode = Literal["configuration", "neighbourhood"]
 SWAP_TOLERANCE = 1.0 + 1e-6  # swap only rows that grow the volume by more than this factor
 MAX_SWAPS = 10_000
+RANK_TOLERANCE = 1e-9  # singular values below this fraction of the largest are dependencies
 
 
 def maxvol(rows: np.ndarray) -> np.ndarray:
-    """Indices of the m rows of the (n, m) matrix whose square submatrix has (locally) maximal volume."""
-    n, m = rows.shape
-    if n < m:
-        raise ValueError(f"an active set needs at least {m} rows (one per parameter), got {n}")
+    """Indices of the m rows of the (n >= m, m) matrix whose square submatrix has (locally) maximal volume."""
+    m = rows.shape[1]
     _, _, pivots = qr(rows.T, pivoting=True, mode="economic")
     chosen = np.array(pivots[:m])
     for _ in range(MAX_SWAPS):
@@ -46,10 +45,16 @@ def _coefficients(rows: np.ndarray, active: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ActiveSet:
-    """The active-set matrix A (m x m), its inverse, and which mode its rows come from."""
+    """The active-set matrix A (r x r) in the training rows' span, and which mode rows come from.
+
+    Some MTP levels have basis functions that are linear combinations of others for every
+    structure; `projection` (m x r) maps rows onto the r independent directions of the
+    training data, where A is invertible. Without dependencies r = m and it is a rotation.
+    """
 
     mode: Mode
     matrix: np.ndarray
+    projection: np.ndarray
     inverse: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,12 +65,23 @@ class ActiveSet:
 
     @classmethod
     def from_rows(cls, rows: np.ndarray, mode: Mode) -> "ActiveSet":
-        """The maximum-volume active set of the training rows."""
-        return cls(mode, np.array(rows[maxvol(rows)]))
+        """The maximum-volume active set of the training rows (at least one per parameter)."""
+        if len(rows) < rows.shape[1]:
+            raise ValueError(f"an active set needs at least {rows.shape[1]} rows (one per "
+                             f"parameter), got {len(rows)}")
+        _, values, directions = np.linalg.svd(rows, full_matrices=False)
+        projection = directions[values > values[0] * RANK_TOLERANCE].T
+        reduced = rows @ projection
+        return cls(mode, np.array(reduced[maxvol(reduced)]), projection)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The active rows in the basis's own coordinates."""
+        return self.matrix @ self.projection.T
 
     def grades(self, rows: np.ndarray) -> np.ndarray:
         """Extrapolation grade of each row: max |b A⁻¹| (A⁻¹ computed once, so O(m²) a row)."""
-        return np.abs(np.atleast_2d(rows) @ self.inverse).max(axis=1)
+        return np.abs(np.atleast_2d(rows) @ self.projection @ self.inverse).max(axis=1)
 
     def log_volume(self) -> float:
         """log |det A|: what D-optimal selection maximises."""
@@ -79,6 +95,7 @@ class ActiveSet:
         above `threshold`); the configuration owning it is selected. Returns the owners chosen,
         in order, and the grown active set. This is MLIP's select-add.
         """
+        rows = rows @ self.projection
         matrix = np.array(self.matrix)
         chosen: list[int] = []
         available = np.ones(len(rows), dtype=bool)
@@ -93,14 +110,14 @@ class ActiveSet:
             if owner not in chosen:
                 chosen.append(owner)
             available[index] = False
-        return chosen, ActiveSet(self.mode, matrix)
+        return chosen, ActiveSet(self.mode, matrix, self.projection)
 
     def save(self, path: Path) -> None:
         """Write as .npz (to a temporary name first is the caller's business)."""
         with open(path, "wb") as handle:
-            np.savez(handle, mode=self.mode, matrix=self.matrix)
+            np.savez(handle, mode=self.mode, matrix=self.matrix, projection=self.projection)
 
     @classmethod
     def load(cls, path: Path) -> "ActiveSet":
         with np.load(path) as data:
-            return cls(str(data["mode"]), data["matrix"])
+            return cls(str(data["mode"]), data["matrix"], data["projection"])
