@@ -47,6 +47,7 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             start = time.perf_counter()
             summary = STAGES[name](context)
             seconds = time.perf_counter() - start
+            state = run.read_state()  # the stage may have recorded its own progress
             state["stages"][name] = {"status": "done", "seconds": round(seconds, 1), **summary}
             run.write_state(state)
             logger.info("stage %s: done in %.1f s", name, seconds)

@@ -14,6 +14,7 @@ from pydantic import (
     Discriminator,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     Tag,
@@ -147,6 +148,8 @@ class Potential(Strict):
     min_dist: PositiveFloat | None = Field(None, description="Å; None: from the training data")
     radial_basis_size: PositiveInt = 8
     weights: Weights = Weights()
+    fit_steps: NonNegativeInt = Field(
+        100, description="L-BFGS iterations over all coefficients after the least-squares start")
 
     @field_validator("level")
     @classmethod
@@ -169,6 +172,8 @@ class ActiveLearning(Strict):
     break_threshold: float = Field(10.0, gt=1.0)
     max_new: PositiveInt = Field(20, description="configurations labelled per iteration at most")
     converge_after: TimeFs = Field(2e6, description="MD time without a break that converges a phase")
+    grade_mode: Literal["neighbourhood", "configuration"] = "neighbourhood"
+    max_iterations: PositiveInt = Field(200, description="breaks tolerated per phase before giving up")
     walkers: PositiveInt = 1
 
     @model_validator(mode="after")
@@ -195,7 +200,11 @@ Temperature = Annotated[float | tuple[float, float], BeforeValidator(_temperatur
 
 
 class Phase(Strict):
-    """One MD phase: ensemble, temperature in K (or a [start, end] ramp), pressure, timestep, length."""
+    """One MD phase: ensemble, temperature in K (or a [start, end] ramp), pressure, timestep.
+
+    MD runs in segments of `length`; each segment without a break is saved as the new restart
+    point, and the phase converges once `converge_after` of MD has passed without a break.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     ensemble: Literal["nvt", "npt", "nve"]
@@ -221,6 +230,7 @@ class MD(Strict):
     """The exploration MD, phase after phase (the paper: NVT 1000 K, then NPT 1000 K)."""
 
     phases: list[Phase] = Field(default_factory=list)
+    dump_every: NonNegativeInt = Field(100, description="steps between trajectory frames; 0: none")
 
     @field_validator("phases")
     @classmethod

@@ -10,7 +10,8 @@ from pathlib import Path
 from ase import Atoms
 
 from lotf.config import Oracle
-from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
+from lotf.faults import checkpoint
+from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key, oracle_id
 from lotf.log import logger, track
 from lotf.oracle import CallTask, OraclePool, fingerprint, parameters
 
@@ -66,8 +67,9 @@ def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Pa
         submit(key, atoms, attempt)
     with track(f"labelling ({source})", len(todo)) as tracker:
         for task, outcome in pool.completed():
+            checkpoint("label")
             common = dict(attempts=task.attempt, wall_time=outcome.wall_time, oracle=settings,
-                          source=source)
+                          oracle_id=oracle_id(oracle_key), source=source)
             if outcome.ok:
                 ledger.record(task.key, task.atoms, status=OK, energy=outcome.energy,
                               forces=outcome.forces, stress=outcome.stress, **common)

@@ -19,6 +19,11 @@ OK, FAILED, QUARANTINED = "ok", "failed", "quarantined"
 POSITION_DECIMALS = 8  # Å; what extxyz keeps, so a structure read back hashes the same
 
 
+def oracle_id(oracle_fingerprint: str) -> str:
+    """The short form of an oracle fingerprint kept as a searchable ledger key."""
+    return oracle_fingerprint[:16]
+
+
 def content_key(atoms: Atoms, oracle_fingerprint: str) -> str:
     """sha256 of species, positions, cell, pbc and the oracle fingerprint."""
     digest = hashlib.sha256(b"lotf-label-v1")
@@ -68,7 +73,7 @@ class Ledger:
         return Entry(key, row.status, row.attempts, atoms, row.data.get("error"), row.wall_time)
 
     def record(self, key: str, atoms: Atoms, *, status: str, attempts: int, wall_time: float,
-               oracle: dict, source: str, energy: float | None = None,
+               oracle: dict, oracle_id: str, source: str, energy: float | None = None,
                forces: np.ndarray | None = None, stress: np.ndarray | None = None,
                error: str | None = None) -> None:
         """Write (or overwrite) the row for `key`; committed to disk before returning."""
@@ -81,14 +86,17 @@ class Ledger:
             data["error"] = error
         self._ids[key] = self._db.write(
             stored, id=self._ids.get(key), data=data, key=key, status=status, attempts=attempts,
-            wall_time=float(wall_time), source=source,
+            wall_time=float(wall_time), source=source, oracle_id=oracle_id,
         )
 
-    def labelled(self) -> list[Atoms]:
-        """Every successfully labelled configuration, with energy, forces and stress attached."""
-        return [
-            row.toatoms(add_additional_information=False) for row in self._db.select(status=OK)
-        ]
+    def labelled(self, oracle_id: str | None = None) -> list[Atoms]:
+        """Successfully labelled configurations (of one oracle if given), labels attached.
+
+        In content-key order, not the order calls finished in, so a fit on them is reproducible.
+        """
+        query = {"status": OK} if oracle_id is None else {"status": OK, "oracle_id": oracle_id}
+        rows = sorted(self._db.select(**query), key=lambda row: row.key)
+        return [row.toatoms(add_additional_information=False) for row in rows]
 
     def call_counts(self) -> dict[str, int]:
         """Oracle calls made: `ok` and `failed` calls, their `total`, and `quarantined` structures."""

@@ -17,6 +17,8 @@ def campaign_status(path: Path) -> dict[str, Any]:
     calls = Ledger(run.ledger_file).call_counts() if run.ledger_file.is_file() else {
         "ok": 0, "failed": 0, "quarantined": 0, "total": 0}
     done = [name for name, stage in state["stages"].items() if stage.get("status") == "done"]
+    learn = state.get("learn", {})
+    generations = learn.get("generations", {})
     return {
         "run_dir": str(run.path),
         "stage": state.get("stage"),
@@ -25,8 +27,23 @@ def campaign_status(path: Path) -> dict[str, Any]:
         "generation": state.get("generation", 0),
         "oracle_calls": calls,
         "converged": state.get("converged", False),
+        "phase": learn.get("phase", 0),
+        "md_time_ps_without_break": _clean_md_ps(state, learn),
+        "converged_phases": learn.get("converged_phases", {}),
+        "breaks": learn.get("breaks", 0),
+        "train_rmse": {gen: facts["train_rmse"] for gen, facts in generations.items()
+                       if "train_rmse" in facts},
+        "generations": generations,
         "updated": state.get("updated"),
     }
+
+
+def _clean_md_ps(state: dict, learn: dict) -> float:
+    """MD time without a break: of the phase running, or of the last phase once all converged."""
+    finished = list(learn.get("converged_phases", {}).values())
+    if state.get("converged") and finished:
+        return finished[-1]
+    return learn.get("md_fs_without_break", 0.0) / 1000.0
 
 
 def render(report: dict[str, Any]) -> str:
@@ -38,6 +55,8 @@ def render(report: dict[str, Any]) -> str:
         f"generation    : {report['generation']}",
         f"oracle calls  : {calls['total']} ({calls['ok']} ok, {calls['failed']} failed, "
         f"{calls['quarantined']} configurations quarantined)",
+        f"learning      : phase {report['phase']}, {report['breaks']} breaks, "
+        f"{report['md_time_ps_without_break']:.1f} ps of MD without a break",
         f"converged     : {'yes' if report['converged'] else 'no'}",
         f"updated       : {report['updated']}",
     ]

@@ -111,6 +111,24 @@ class RunDir:
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
 
+    def generation_dir(self, generation: int) -> Path:
+        """Where potential generation N lives."""
+        return self.potentials / f"gen-{generation:04d}"
+
+    def latest_generation(self) -> int | None:
+        """The newest complete potential generation (directories appear whole, by rename)."""
+        found = [int(p.name[4:]) for p in self.potentials.glob("gen-[0-9][0-9][0-9][0-9]")]
+        return max(found, default=None)
+
+    def save_generation(self, generation: int, write: Callable[[Path], None]) -> Path:
+        """Write a generation into a temporary folder, then rename it into place."""
+        target = self.generation_dir(generation)
+        self.potentials.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=self.potentials, prefix=f".{target.name}."))
+        write(scratch)
+        os.replace(scratch, target)
+        return target
+
     def read_state(self) -> dict[str, Any]:
         """The campaign's state, or a fresh one if nothing ran yet."""
         if not self.state_file.is_file():

@@ -94,8 +94,8 @@ def test_failed_call_is_retried_on_the_next_batch(tmp_path, counter):
     label([atoms], ledger, _oracle(counter, max_attempts=3), tmp_path / "calls", "test")
     assert count_calls(counter) == 1
     # ...while a merely failed one (attempts left) is retried where it stopped
-    ledger.record(key, atoms, status=FAILED, attempts=1, wall_time=0, oracle={}, source="t",
-                  error="x")
+    ledger.record(key, atoms, status=FAILED, attempts=1, wall_time=0, oracle={}, oracle_id="o",
+                  source="t", error="x")
     del atoms.info["fault"]
     label([atoms], ledger, _oracle(counter, max_attempts=3), tmp_path / "calls", "test")
     entry = ledger.get(key)

@@ -40,12 +40,12 @@ def test_rows_and_counts(tmp_path):
     forces = np.arange(96.0).reshape(32, 3)
     stress = np.arange(6.0)
     oracle = {"calculator": "emt", "params": {}}
-    ledger.record("ka", a, status=OK, attempts=2, wall_time=1.5, oracle=oracle, source="t",
+    ledger.record("ka", a, status=OK, attempts=2, wall_time=1.5, oracle=oracle, oracle_id="o1", source="t",
                   energy=-1.25, forces=forces, stress=stress)
-    ledger.record("kb", b, status=FAILED, attempts=1, wall_time=0.1, oracle=oracle, source="t",
-                  error="RuntimeError: SCF")
+    ledger.record("kb", b, status=FAILED, attempts=1, wall_time=0.1, oracle=oracle,
+                  oracle_id="o1", source="t", error="RuntimeError: SCF")
     ledger.record("kc", c, status=QUARANTINED, attempts=3, wall_time=0.1, oracle=oracle,
-                  source="t", error="timed out")
+                  oracle_id="o1", source="t", error="timed out")
     reopened = Ledger(tmp_path / "ledger.db")
     assert len(reopened) == 3 and "kb" in reopened and "zz" not in reopened
     entry = reopened.get("ka")
@@ -63,9 +63,9 @@ def test_overwrite_keeps_one_row(tmp_path):
     ledger = Ledger(tmp_path / "ledger.db")
     atoms = cu_cells(1)[0]
     oracle = {"calculator": "emt", "params": {}}
-    ledger.record("k", atoms, status=FAILED, attempts=1, wall_time=0, oracle=oracle, source="t",
-                  error="x")
-    ledger.record("k", atoms, status=OK, attempts=2, wall_time=0, oracle=oracle, source="t",
+    ledger.record("k", atoms, status=FAILED, attempts=1, wall_time=0, oracle=oracle,
+                  oracle_id="o1", source="t", error="x")
+    ledger.record("k", atoms, status=OK, attempts=2, wall_time=0, oracle=oracle, oracle_id="o1", source="t",
                   energy=1.0, forces=np.zeros((32, 3)))
     import ase.db
 

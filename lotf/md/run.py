@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.units import fs
 
+from lotf.faults import checkpoint
 from lotf.md.library import open_lammps
 from lotf.potential import Potential
 
@@ -198,6 +199,7 @@ class _Session:
         return Atoms(numbers=self.numbers, positions=positions - lo, cell=cell, pbc=True)
 
     def _record(self, step: int, atoms: Atoms, energy: float, grade: float) -> None:
+        checkpoint("md")
         s = self.settings
         self._grade = grade
         self.max_grade = max(self.max_grade, grade)

@@ -1,0 +1,225 @@
+"""The learning-on-the-fly controller: train, explore, select, label, retrain, until MD runs clean.
+
+For each MD phase in turn: MTP-MD from the phase's restart structure, in segments of the
+phase's `length`. A segment without a break moves the restart point forward and adds to the
+time without a break; a break (grade above the break threshold) selects at most `max_new`
+D-optimal candidates, labels them, trains the next generation and restarts MD from the last
+frame under the select threshold. The phase converges after `converge_after` without a break.
+
+Everything that costs is on disk before the next step needs it, so a kill at any moment
+resumes here: potentials by generation (written whole), the selected structures of each
+break (before labelling), the restart structure of each phase, and the progress in state.json.
+"""
+
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+
+from lotf.config import Campaign, Phase
+from lotf.errors import StageFailed
+from lotf.faults import checkpoint
+from lotf.labelling import label
+from lotf.ledger import oracle_id
+from lotf.log import logger
+from lotf.md.run import MDResult, MDSettings, run_md
+from lotf.oracle import fingerprint
+from lotf.potential import Potential, create, load
+from lotf.stages.context import Context
+from lotf.store import read_structures, write_structures
+
+MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen
+STUCK_LIMIT = 5  # breaks in a row that add no new label before giving up
+
+
+def run_learning(ctx: Context) -> dict:
+    """Run every MD phase of the campaign to convergence; return a summary for the state."""
+    config = ctx.config
+    progress = _progress(ctx)
+    for index, phase in enumerate(config.md.phases):
+        if index < progress["phase"]:
+            continue
+        _learn_phase(ctx, index, phase, progress)
+        progress["converged_phases"][phase.name] = progress["md_fs_without_break"] / 1000.0
+        progress.update(phase=index + 1, md_fs_without_break=0.0, stuck=0, breaks_in_phase=0)
+        _save_progress(ctx, progress)
+    state = ctx.run.read_state()
+    state["converged"] = True
+    ctx.run.write_state(state)
+    generation = ctx.run.latest_generation()
+    logger.info("converged: potential %s", ctx.run.generation_dir(generation))
+    return {"generation": generation, "breaks": progress["breaks"]}
+
+
+# --- one phase ---------------------------------------------------------------------------------
+def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None:
+    config = ctx.config
+    converge_fs = phase.converge_after or config.active_learning.converge_after
+    restart_file = ctx.run.structures / f"restart-{phase.name}.extxyz"
+    while progress["md_fs_without_break"] < converge_fs - 1e-6:
+        if progress["breaks_in_phase"] >= config.active_learning.max_iterations:
+            raise StageFailed(f"phase {phase.name}: {progress['breaks_in_phase']} breaks without "
+                              "converging (active_learning.max_iterations)")
+        generation, potential = current_generation(ctx, phase, progress)
+        start = _restart(ctx, index, restart_file)
+        remaining = converge_fs - progress["md_fs_without_break"]
+        steps = max(1, round(min(phase.length, remaining) / phase.timestep))
+        segment = progress["segments"]
+        logger.info("phase %s, generation %d: MD segment %d, %d steps (%.1f ps without a break)",
+                    phase.name, generation, segment, steps, progress["md_fs_without_break"] / 1e3)
+        clock = time.perf_counter()
+        result = run_md(potential, start, _settings(config, phase, steps, segment),
+                        trajectory=_trajectory(ctx, phase, generation, segment))
+        progress["segments"] = segment + 1
+        logger.info("  %d steps in %.1f s, max grade %.3g%s", result.steps,
+                    time.perf_counter() - clock, result.max_grade,
+                    f", break at step {result.break_step}" if result.halted else "")
+        if result.restart is not None:
+            write_structures(restart_file, [result.restart])
+        if not result.halted:
+            progress["md_fs_without_break"] += result.steps * phase.timestep
+            _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3)
+            _save_progress(ctx, progress)
+            continue
+        _on_break(ctx, phase, generation, potential, result, progress)
+
+
+def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
+              result: MDResult, progress: dict) -> None:
+    """Select, save the selection, label it, and count the break (training happens on resume)."""
+    selected_file = ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
+    chosen = potential.select(result.candidates, ctx.config.active_learning.max_new) \
+        if result.candidates else []
+    selected = write_structures(selected_file, [result.candidates[i] for i in chosen])
+    checkpoint("select")
+    report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
+                   f"gen-{generation:04d}")
+    logger.info("  selected %d of %d candidates; %s", len(selected), len(result.candidates),
+                report.summary())
+    progress["stuck"] = 0 if report.labelled else progress["stuck"] + 1
+    if progress["stuck"] >= STUCK_LIMIT:
+        raise StageFailed(f"phase {phase.name}: {STUCK_LIMIT} breaks in a row gave no new label "
+                          "(the oracle fails on them, or MD explodes before any candidate)")
+    progress["breaks"] += 1
+    progress["breaks_in_phase"] += 1
+    progress["md_fs_without_break"] = 0.0
+    _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
+            break_step=result.break_step, break_grade=float(result.max_grade),
+            selected=len(selected), labelled=report.labelled)
+    _save_progress(ctx, progress)
+    checkpoint("break")
+
+
+# --- generations -------------------------------------------------------------------------------
+def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int, Potential]:
+    """The potential to explore with: the latest, or a new one if labels came in since."""
+    latest = ctx.run.latest_generation()
+    if latest is None:
+        return 0, train_generation(ctx, 0, phase, progress)
+    trained_with = progress["generations"].get(str(latest), {}).get("weights")
+    if trained_with is not None and trained_with != _weights(ctx.config, phase):
+        logger.info("phase %s fits with other weights: training a new generation", phase.name)
+        return latest + 1, train_generation(ctx, latest + 1, phase, progress)
+    if (ctx.run.structures / f"selected-gen-{latest:04d}.extxyz").is_file():
+        # the break of `latest` has been selected (and labelled, or labelling resumes now)
+        selected = read_structures(ctx.run.structures / f"selected-gen-{latest:04d}.extxyz")
+        label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, f"gen-{latest:04d}")
+        return latest + 1, train_generation(ctx, latest + 1, phase, progress)
+    return latest, load(ctx.run.generation_dir(latest))
+
+
+def train_generation(ctx: Context, generation: int, phase: Phase, progress: dict) -> Potential:
+    """Fit generation N on everything labelled so far by this oracle; save it whole."""
+    config = ctx.config
+    oracle = fingerprint(config.oracle.calculator, config.oracle.params)
+    data = ctx.ledger.labelled(oracle_id(oracle))
+    if not data:
+        raise StageFailed("no labelled data to train on: run the bootstrap stage first")
+    settings = config.potential
+    min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
+    potential = create(config.system.species, level=settings.level, cutoff=settings.cutoff,
+                       min_dist=min_dist, radial_basis_size=settings.radial_basis_size,
+                       seed=config.seed + generation, fit_steps=settings.fit_steps)
+    weights = _weights(config, phase)
+    clock = time.perf_counter()
+    potential.fit(data, weights, seed=config.seed + generation)
+    potential.update_active_set(data, config.active_learning.grade_mode)
+    errors = potential.errors(data)
+    seconds = time.perf_counter() - clock
+    checkpoint("train")
+    ctx.run.save_generation(generation, potential.save)
+    logger.info("generation %d: trained on %d structures in %.1f s; RMSE %.2f meV/atom, "
+                "%.3f eV/Å", generation, len(data), seconds, errors["energy_rmse_mev_per_atom"],
+                errors["forces_rmse_ev_per_a"])
+    _record(progress, generation, train_rmse=errors, trained_on=len(data), weights=weights,
+            fit_seconds=round(seconds, 1), oracle_calls=ctx.ledger.call_counts()["total"])
+    _save_progress(ctx, progress, generation=generation)
+    return potential
+
+
+def _weights(config: Campaign, phase: Phase) -> dict[str, float]:
+    """The fit weights of a phase: its own, else the potential's."""
+    return (phase.weights or config.potential.weights).model_dump()
+
+
+def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
+    """The shortest interatomic distance in the structures (within `cutoff`)."""
+    shortest = cutoff
+    for atoms in structures:
+        distances = neighbor_list("d", atoms, cutoff)
+        if len(distances):
+            shortest = min(shortest, float(distances.min()))
+    return shortest
+
+
+# --- MD inputs -------------------------------------------------------------------------------
+def _settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDSettings:
+    temperature = phase.temperature if isinstance(phase.temperature, tuple) else \
+        (phase.temperature, phase.temperature)
+    return MDSettings(
+        ensemble=phase.ensemble, temperature=tuple(float(t) for t in temperature), steps=steps,
+        timestep_fs=phase.timestep, pressure_bar=phase.pressure,
+        seed=int(np.random.default_rng([config.seed, segment]).integers(1, 2**31 - 1)),
+        select_threshold=config.active_learning.select_threshold,
+        break_threshold=config.active_learning.break_threshold,
+        dump_every=config.md.dump_every)
+
+
+def _restart(ctx: Context, index: int, restart_file: Path) -> Atoms:
+    """Where the phase's next MD starts: its restart point, else the previous phase's, else the start."""
+    if restart_file.is_file():
+        return read_structures(restart_file)[-1]
+    for previous in reversed(ctx.config.md.phases[:index]):
+        earlier = ctx.run.structures / f"restart-{previous.name}.extxyz"
+        if earlier.is_file():
+            return read_structures(earlier)[-1]
+    return ctx.initial_structures()[0]
+
+
+def _trajectory(ctx: Context, phase: Phase, generation: int, segment: int) -> Path | None:
+    if not ctx.config.md.dump_every:
+        return None
+    return ctx.run.path / "trajectories" / phase.name / f"gen-{generation:04d}-{segment:04d}.extxyz"
+
+
+# --- progress in state.json ------------------------------------------------------------------
+def _progress(ctx: Context) -> dict:
+    defaults = {"phase": 0, "md_fs_without_break": 0.0, "breaks": 0, "breaks_in_phase": 0,
+                "segments": 0, "stuck": 0, "generations": {}, "converged_phases": {}}
+    return {**defaults, **ctx.run.read_state().get("learn", {})}
+
+
+def _record(progress: dict, generation: int, md_ps: float = 0.0, **facts) -> None:
+    entry = progress["generations"].setdefault(str(generation), {"md_ps": 0.0})
+    entry["md_ps"] = round(entry["md_ps"] + md_ps, 6)
+    entry.update(facts)
+
+
+def _save_progress(ctx: Context, progress: dict, generation: int | None = None) -> None:
+    state = ctx.run.read_state()
+    state["learn"] = progress
+    if generation is not None:
+        state["generation"] = generation
+    ctx.run.write_state(state)

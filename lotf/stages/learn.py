@@ -1,0 +1,6 @@
+"""The `learn` stage: active learning over the campaign's MD phases until each runs clean."""
+
+from lotf.learn import run_learning
+from lotf.stages import register_stage
+
+register_stage("learn")(run_learning)
