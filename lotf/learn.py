@@ -88,28 +88,29 @@ def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None
 
 def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
               result: MDResult, progress: dict) -> None:
-    """Select, save the selection, label it, and count the break (training happens on resume)."""
+    """Select and save the selection, record the break, then label (training follows)."""
     selected_file = ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
     chosen = potential.select(result.candidates, ctx.config.active_learning.max_new) \
         if result.candidates else []
     selected = write_structures(selected_file, [result.candidates[i] for i in chosen])
+    progress["breaks"] += 1
+    progress["breaks_in_phase"] += 1
+    progress["md_fs_without_break"] = 0.0
+    _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
+            break_step=result.break_step, break_grade=float(result.max_grade),
+            selected=len(selected))
+    _save_progress(ctx, progress)
     checkpoint("select")
     report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
                    f"gen-{generation:04d}")
     logger.info("  selected %d of %d candidates; %s", len(selected), len(result.candidates),
                 report.summary())
     progress["stuck"] = 0 if report.labelled else progress["stuck"] + 1
+    _save_progress(ctx, progress)
+    checkpoint("break")
     if progress["stuck"] >= STUCK_LIMIT:
         raise StageFailed(f"phase {phase.name}: {STUCK_LIMIT} breaks in a row gave no new label "
                           "(the oracle fails on them, or MD explodes before any candidate)")
-    progress["breaks"] += 1
-    progress["breaks_in_phase"] += 1
-    progress["md_fs_without_break"] = 0.0
-    _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
-            break_step=result.break_step, break_grade=float(result.max_grade),
-            selected=len(selected), labelled=report.labelled)
-    _save_progress(ctx, progress)
-    checkpoint("break")
 
 
 # --- generations -------------------------------------------------------------------------------

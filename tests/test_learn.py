@@ -1,0 +1,136 @@
+"""The learning loop end to end on EMT Cu: convergence, kill-and-resume, D-optimal selection."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from conftest import cu_cells, emt_campaign
+from lotf.ledger import Ledger, content_key
+from lotf.md.run import MDSettings, run_md
+from lotf.potential import ActiveSet, create
+
+LEARN = {
+    "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
+                  "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.0}},
+    "active_learning": {"max_new": 4, "converge_after": "2 ps"},
+    "bootstrap": {"method": "rattle", "count": 4, "rattle": 0.04, "strain": 0.0},
+    "md": {"dump_every": 0, "phases": [
+        {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "1 ps"},
+        {"name": "npt", "ensemble": "npt", "temperature": 1000, "pressure": "0 bar",
+         "length": "1 ps", "converge_after": "1 ps",
+         "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.001}}]},
+    "stages": ["bootstrap", "learn"],
+}
+
+
+def _run(config, workdir, env, kill_at=None):
+    env = {**env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    if kill_at:
+        env["LOTF_KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
+                           str(workdir)], env=env, capture_output=True, text=True, timeout=600)
+
+
+def _status(workdir, env):
+    done = subprocess.run([sys.executable, "-m", "lotf", "status", str(workdir), "--json"],
+                          env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def _structures(workdir) -> set[str]:
+    """The labelled structures, keyed by content alone (the runs' oracles differ by counter)."""
+    return {content_key(atoms, "") for atoms in Ledger(workdir / "ledger.db").labelled()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted campaign."""
+    tmp = tmp_path_factory.mktemp("reference")
+    config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, **LEARN)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(config.parents[0]), _tests()])}
+    done = _run(config, tmp / "run", env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp / "run", env
+
+
+def _tests() -> str:
+    return str(__import__("pathlib").Path(__file__).parent)
+
+
+def test_campaign_converges_and_reports(reference):
+    workdir, env = reference
+    status = _status(workdir, env)
+    assert status["converged"] is True
+    assert status["breaks"] >= 1 and status["generation"] >= 2
+    assert set(status["converged_phases"]) == {"nvt", "npt"}
+    assert status["md_time_ps_without_break"] == pytest.approx(1.0)
+    assert status["converged_phases"]["nvt"] == pytest.approx(2.0)
+    assert all("energy_rmse_mev_per_atom" in rmse for rmse in status["train_rmse"].values())
+    assert status["oracle_calls"]["failed"] == 0
+    assert (workdir / "potentials" / f"gen-{status['generation']:04d}" / "pot.mtp").is_file()
+
+
+KILLS = ["label:3", "train:1", "md:10", "select:1", "label:1", "break:1", "train:1", "md:300"]
+
+
+def test_killed_at_many_points_ends_where_an_uninterrupted_run_does(reference, tmp_path):
+    reference_dir, env = reference
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **LEARN)
+    workdir = tmp_path / "run"
+    for kill_at in KILLS:
+        done = _run(config, workdir, env, kill_at)
+        assert done.returncode == -9, f"{kill_at} was not reached: {done.stderr[-2000:]}"
+    done = _run(config, workdir, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    mine, theirs = _status(workdir, env), _status(reference_dir, env)
+    assert _structures(workdir) == _structures(reference_dir)  # every structure, once
+    assert mine["oracle_calls"] == theirs["oracle_calls"]
+    assert (mine["generation"], mine["breaks"]) == (theirs["generation"], theirs["breaks"])
+    assert mine["converged"] is True
+
+
+def _labelled(structures):
+    out = []
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                  "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **labels)
+        out.append(atoms)
+    return out
+
+
+def test_d_optimal_selection_beats_random_selection():
+    train = _labelled(cu_cells(12, seed=5))
+    potential = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
+    potential.fit(train, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
+    potential.update_active_set(train, "neighbourhood")
+    result = run_md(potential, train[0], MDSettings("nvt", (700.0, 700.0), 3000, seed=4))
+    assert result.halted and len(result.candidates) > 20, len(result.candidates)
+    chosen = potential.select(result.candidates, 6)
+    rows, _ = potential.basis_rows(train, "neighbourhood")
+
+    def volume(indices):
+        new, _ = potential.basis_rows([result.candidates[i] for i in indices], "neighbourhood")
+        return ActiveSet.from_rows(np.vstack([rows, new]), "neighbourhood").log_volume()
+
+    rng = np.random.default_rng(0)
+    randoms = [rng.choice(len(result.candidates), len(chosen), replace=False) for _ in range(5)]
+    assert volume(chosen) > max(volume(r) for r in randoms)
+
+    lengths = {}
+    for name, picks in [("d-optimal", chosen), ("random", randoms[0])]:
+        retrained = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
+        data = train + _labelled([result.candidates[i] for i in picks])
+        retrained.fit(data, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
+        retrained.update_active_set(data, "neighbourhood")
+        rerun = run_md(retrained, result.restart, MDSettings("nvt", (700.0, 700.0), 3000, seed=4))
+        lengths[name] = rerun.steps
+    print(f"steps before the next break: {lengths}")
