@@ -4,16 +4,18 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from conftest import cu_cells, emt_campaign
 from lotf.ledger import Ledger, content_key
 from lotf.md.run import MDSettings, run_md
 from lotf.potential import ActiveSet, create
+
+from conftest import cu_cells, emt_campaign
 
 LEARN = {
     "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
@@ -53,14 +55,10 @@ def reference(tmp_path_factory):
     """One uninterrupted campaign."""
     tmp = tmp_path_factory.mktemp("reference")
     config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, **LEARN)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(config.parents[0]), _tests()])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     done = _run(config, tmp / "run", env)
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp / "run", env
-
-
-def _tests() -> str:
-    return str(__import__("pathlib").Path(__file__).parent)
 
 
 def test_campaign_converges_and_reports(reference):
