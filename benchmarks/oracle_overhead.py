@@ -11,23 +11,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from lotf.config import Oracle
+from lotf.config import Oracle, RattleBootstrap
 from lotf.labelling import label
 from lotf.ledger import Ledger
+from lotf.stages.bootstrap import rattled_copies
 
 
 def cells(n: int, seed: int = 0) -> list:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
-        atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
-        out.append(atoms)
-    return out
+    """`n` rattled 2x2x2 fcc Cu cells, made as the bootstrap stage makes them."""
+    cell = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    return rattled_copies([cell], RattleBootstrap(count=n, rattle=0.05, strain=0.0), seed)
 
 
 def main(n: int = 50) -> dict:

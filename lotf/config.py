@@ -250,6 +250,12 @@ class RattleBootstrap(Strict):
     strain: NonNegativeFloat = Field(0.03, lt=0.5, description="largest strain component")
 
 
+class Validation(Strict):
+    """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
+
+    frames: PositiveInt = 50
+
+
 def _known_stage(name: str) -> str:
     from lotf.stages import STAGES
 
@@ -269,6 +275,7 @@ class Campaign(Strict):
     active_learning: ActiveLearning = ActiveLearning()
     bootstrap: RattleBootstrap = RattleBootstrap()
     md: MD = MD()
+    validation: Validation = Validation()
     stages: list[Annotated[str, AfterValidator(_known_stage)]] = Field(
         default_factory=lambda: ["bootstrap"], min_length=1
     )

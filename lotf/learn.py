@@ -31,6 +31,7 @@ from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
 MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen
+VALIDATION = "validation"  # ledger source of labels kept out of training
 STUCK_LIMIT = 5  # breaks in a row that add no new label before giving up
 
 
@@ -90,9 +91,14 @@ def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
               result: MDResult, progress: dict) -> None:
     """Select and save the selection, record the break, then label (training follows)."""
     selected_file = ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
-    chosen = potential.select(result.candidates, ctx.config.active_learning.max_new) \
-        if result.candidates else []
-    selected = write_structures(selected_file, [result.candidates[i] for i in chosen])
+    # a frame with atoms closer than min_dist is the debris of an exploding step: never label it
+    candidates = [atoms for atoms in result.candidates
+                  if shortest_distance([atoms], potential.cutoff) >= potential.min_dist]
+    if len(candidates) < len(result.candidates):
+        logger.info("  %d candidates dropped: atoms closer than min_dist %.2f Å",
+                    len(result.candidates) - len(candidates), potential.min_dist)
+    chosen = potential.select(candidates, ctx.config.active_learning.max_new) if candidates else []
+    selected = write_structures(selected_file, [candidates[i] for i in chosen])
     progress["breaks"] += 1
     progress["breaks_in_phase"] += 1
     progress["md_fs_without_break"] = 0.0
@@ -103,7 +109,7 @@ def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
     checkpoint("select")
     report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
                    f"gen-{generation:04d}")
-    logger.info("  selected %d of %d candidates; %s", len(selected), len(result.candidates),
+    logger.info("  selected %d of %d candidates; %s", len(selected), len(candidates),
                 report.summary())
     progress["stuck"] = 0 if report.labelled else progress["stuck"] + 1
     _save_progress(ctx, progress)
@@ -135,11 +141,14 @@ def train_generation(ctx: Context, generation: int, phase: Phase, progress: dict
     """Fit generation N on everything labelled so far by this oracle; save it whole."""
     config = ctx.config
     oracle = fingerprint(config.oracle.calculator, config.oracle.params)
-    data = ctx.ledger.labelled(oracle_id(oracle))
+    data = ctx.ledger.labelled(oracle_id(oracle), exclude_source=VALIDATION)
     if not data:
         raise StageFailed("no labelled data to train on: run the bootstrap stage first")
     settings = config.potential
-    min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
+    if "min_dist" not in progress:  # fixed for the campaign: from the config or the first data
+        progress["min_dist"] = settings.min_dist or \
+            MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
+    min_dist = progress["min_dist"]
     potential = create(config.system.species, level=settings.level, cutoff=settings.cutoff,
                        min_dist=min_dist, radial_basis_size=settings.radial_basis_size,
                        seed=config.seed + generation, fit_steps=settings.fit_steps)

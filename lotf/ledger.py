@@ -89,13 +89,15 @@ class Ledger:
             wall_time=float(wall_time), source=source, oracle_id=oracle_id,
         )
 
-    def labelled(self, oracle_id: str | None = None) -> list[Atoms]:
+    def labelled(self, oracle_id: str | None = None, exclude_source: str | None = None
+                 ) -> list[Atoms]:
         """Successfully labelled configurations (of one oracle if given), labels attached.
 
         In content-key order, not the order calls finished in, so a fit on them is reproducible.
         """
         query = {"status": OK} if oracle_id is None else {"status": OK, "oracle_id": oracle_id}
-        rows = sorted(self._db.select(**query), key=lambda row: row.key)
+        rows = sorted((row for row in self._db.select(**query) if row.source != exclude_source),
+                      key=lambda row: row.key)
         return [row.toatoms(add_additional_information=False) for row in rows]
 
     def call_counts(self) -> dict[str, int]:

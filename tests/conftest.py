@@ -24,6 +24,22 @@ def cu_cells(n: int, seed: int = 0):
     return cells
 
 
+def emt_labelled(structures) -> list:
+    """Copies of the structures carrying EMT energy, forces and stress (the truth in tests)."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    out = []
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                  "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **labels)
+        out.append(atoms)
+    return out
+
+
 @pytest.fixture
 def counter(tmp_path) -> str:
     return str(tmp_path / "calls.txt")

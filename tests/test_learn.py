@@ -8,26 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from lotf.ledger import Ledger, content_key
 from lotf.md.run import MDSettings, run_md
 from lotf.potential import ActiveSet, create
 
-from conftest import cu_cells, emt_campaign
+from conftest import cu_cells, emt_campaign, emt_labelled
 
 LEARN = {
     "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
                   "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.0}},
     "active_learning": {"max_new": 4, "converge_after": "2 ps"},
     "bootstrap": {"method": "rattle", "count": 4, "rattle": 0.04, "strain": 0.0},
-    "md": {"dump_every": 0, "phases": [
+    "md": {"dump_every": 25, "phases": [
         {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "1 ps"},
         {"name": "npt", "ensemble": "npt", "temperature": 1000, "pressure": "0 bar",
          "length": "1 ps", "converge_after": "1 ps",
          "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.001}}]},
-    "stages": ["bootstrap", "learn"],
+    "validation": {"frames": 12},
+    "stages": ["bootstrap", "learn", "validate"],
 }
 
 
@@ -72,6 +71,12 @@ def test_campaign_converges_and_reports(reference):
     assert all("energy_rmse_mev_per_atom" in rmse for rmse in status["train_rmse"].values())
     assert status["oracle_calls"]["failed"] == 0
     assert (workdir / "potentials" / f"gen-{status['generation']:04d}" / "pot.mtp").is_file()
+    validation = json.loads((workdir / "results.json").read_text())["validation"]
+    assert validation["frames"] == 12 and validation["generation"] == status["generation"]
+    assert validation["energy_mae_mev_per_atom"] < 10 and validation["forces_mae_ev_per_a"] < 0.1
+    assert (workdir / "figures" / "validation-parity.png").stat().st_size > 10_000
+    training = Ledger(workdir / "ledger.db").labelled(exclude_source="validation")
+    assert len(training) == status["oracle_calls"]["ok"] - 12  # validation labels are not trained on
 
 
 KILLS = ["label:3", "train:1", "md:10", "select:1", "label:1", "break:1", "train:1", "md:300"]
@@ -93,20 +98,8 @@ def test_killed_at_many_points_ends_where_an_uninterrupted_run_does(reference, t
     assert mine["converged"] is True
 
 
-def _labelled(structures):
-    out = []
-    for atoms in structures:
-        atoms = atoms.copy()
-        atoms.calc = EMT()
-        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-                  "stress": atoms.get_stress()}
-        atoms.calc = SinglePointCalculator(atoms, **labels)
-        out.append(atoms)
-    return out
-
-
 def test_d_optimal_selection_beats_random_selection():
-    train = _labelled(cu_cells(12, seed=5))
+    train = emt_labelled(cu_cells(12, seed=5))
     potential = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
     potential.fit(train, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
     potential.update_active_set(train, "neighbourhood")
@@ -126,7 +119,7 @@ def test_d_optimal_selection_beats_random_selection():
     lengths = {}
     for name, picks in [("d-optimal", chosen), ("random", randoms[0])]:
         retrained = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
-        data = train + _labelled([result.candidates[i] for i in picks])
+        data = train + emt_labelled([result.candidates[i] for i in picks])
         retrained.fit(data, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
         retrained.update_active_set(data, "neighbourhood")
         rerun = run_md(retrained, result.restart, MDSettings("nvt", (700.0, 700.0), 3000, seed=4))

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
 from lotf.md.run import CallbackError, MDSettings, run_md
 from lotf.potential import create
+
+from conftest import emt_labelled
 
 N_ATOMS = 32
 
@@ -27,12 +27,8 @@ def emt_cu(count: int, rattle: tuple[float, float], strain: float, seed: int) ->
         eps = rng.uniform(-strain, strain, (3, 3))
         atoms.set_cell(atoms.cell @ (np.eye(3) + (eps + eps.T) / 2), scale_atoms=True)
         atoms.positions += rng.normal(0, rng.uniform(*rattle), atoms.positions.shape)
-        atoms.calc = EMT()
-        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-                  "stress": atoms.get_stress()}
-        atoms.calc = SinglePointCalculator(atoms, **labels)
         frames.append(atoms)
-    return frames
+    return emt_labelled(frames)
 
 
 def fitted(frames):

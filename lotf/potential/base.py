@@ -42,6 +42,16 @@ class Potential(ABC):
         self.active_set = active_set
 
     # --- what a backend provides -------------------------------------------------------------
+    @property
+    @abstractmethod
+    def cutoff(self) -> float:
+        """Radial cutoff (Å)."""
+
+    @property
+    @abstractmethod
+    def min_dist(self) -> float:
+        """Shortest distance (Å) the radial basis is defined for; closer atoms are extrapolation."""
+
     @abstractmethod
     def _evaluate(self, atoms: Atoms) -> Evaluation:
         """Energy, forces, stress and per-atom basis, without grades."""

@@ -22,4 +22,4 @@ def register_stage(name: str) -> Callable[[Stage], Stage]:
     return add
 
 
-from lotf.stages import bootstrap, learn  # noqa: E402,F401  (they register themselves)
+from lotf.stages import bootstrap, learn, validate  # noqa: E402,F401  (they register themselves)

@@ -1,0 +1,95 @@
+"""The `validate` stage: the converged potential against the oracle on frames of its own MD.
+
+Frames are sampled evenly from the final generation's trajectories of the last phase and
+labelled through the ledger (as `validation`, never trained on). Reports MAE and RMSE of
+energy per atom and force components, and a parity plot.
+"""
+
+import numpy as np
+
+from lotf.errors import StageFailed
+from lotf.labelling import label
+from lotf.learn import VALIDATION
+from lotf.ledger import OK, content_key
+from lotf.log import logger
+from lotf.oracle import fingerprint
+from lotf.potential import load
+from lotf.report import add_result, figure_path
+from lotf.stages import register_stage
+from lotf.stages.context import Context
+from lotf.store import read_structures
+
+
+def _frames(ctx: Context, generation: int) -> list:
+    phase = ctx.config.md.phases[-1].name
+    files = sorted((ctx.run.path / "trajectories" / phase).glob(f"gen-{generation:04d}-*.extxyz"))
+    frames = [atoms for path in files for atoms in read_structures(path)]
+    if not frames:
+        raise StageFailed(f"validate: no trajectory of generation {generation} in phase {phase} "
+                          "(set md.dump_every above 0 and run the learn stage)")
+    picks = np.unique(np.linspace(0, len(frames) - 1, ctx.config.validation.frames).round())
+    return [frames[int(i)] for i in picks]
+
+
+@register_stage("validate")
+def validate(ctx: Context) -> dict:
+    generation = ctx.run.latest_generation()
+    if generation is None:
+        raise StageFailed("validate: no potential yet; run the learn stage first")
+    potential = load(ctx.run.generation_dir(generation))
+    frames = _frames(ctx, generation)
+    for atoms in frames:
+        atoms.calc = None
+    label(frames, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, VALIDATION)
+    oracle = fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params)
+    energy, forces = [], []
+    for atoms in frames:
+        entry = ctx.ledger.get(content_key(atoms, oracle))
+        if entry is None or entry.status != OK:
+            continue
+        predicted = potential.evaluate(atoms)
+        energy.append((predicted.energy / len(atoms), entry.atoms.get_potential_energy() / len(atoms)))
+        forces.append(np.stack([predicted.forces.ravel(), entry.atoms.get_forces().ravel()], 1))
+    if not energy:
+        raise StageFailed("validate: the oracle labelled none of the frames")
+    energy, forces = np.array(energy), np.vstack(forces)
+    result = {"generation": generation, "frames": len(energy), **_errors(energy, forces)}
+    _parity_plot(ctx, energy, forces, result)
+    path = add_result(ctx.run, "validation", result)
+    logger.info("validation on %d frames: energy MAE %.2f meV/atom (RMSE %.2f), forces MAE %.3f "
+                "eV/Å (RMSE %.3f); %s", len(energy), result["energy_mae_mev_per_atom"],
+                result["energy_rmse_mev_per_atom"], result["forces_mae_ev_per_a"],
+                result["forces_rmse_ev_per_a"], path)
+    return result
+
+
+def _errors(energy: np.ndarray, forces: np.ndarray) -> dict:
+    de, df = energy[:, 0] - energy[:, 1], forces[:, 0] - forces[:, 1]
+    return {
+        "energy_mae_mev_per_atom": float(1e3 * np.abs(de).mean()),
+        "energy_rmse_mev_per_atom": float(1e3 * np.sqrt((de**2).mean())),
+        "energy_mean_error_mev_per_atom": float(1e3 * de.mean()),
+        "forces_mae_ev_per_a": float(np.abs(df).mean()),
+        "forces_rmse_ev_per_a": float(np.sqrt((df**2).mean())),
+    }
+
+
+def _parity_plot(ctx: Context, energy: np.ndarray, forces: np.ndarray, result: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for axis, (data, name, unit, mae) in zip(axes, [
+            (energy, "energy", "eV/atom", f"{result['energy_mae_mev_per_atom']:.1f} meV/atom"),
+            (forces, "force components", "eV/Å", f"{result['forces_mae_ev_per_a']:.3f} eV/Å")], strict=True):
+        axis.scatter(data[:, 1], data[:, 0], s=4, alpha=0.6)
+        low, high = data.min(), data.max()
+        axis.plot([low, high], [low, high], "k--", lw=0.8)
+        axis.set_xlabel(f"oracle {name} ({unit})")
+        axis.set_ylabel(f"MTP {name} ({unit})")
+        axis.set_title(f"MAE {mae}")
+    figure.tight_layout()
+    figure.savefig(figure_path(ctx.run, "validation-parity"), dpi=120)
+    plt.close(figure)
