@@ -53,6 +53,12 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             logger.info("stage %s: done in %.1f s", name, seconds)
         logger.info("labelled data: %s (%d configurations; browse with `ase db %s`)",
                     run.ledger_file, len(context.ledger), run.ledger_file)
+        generation = run.latest_generation()
+        if generation is not None:
+            logger.info("potential: %s (MLIP .mtp, species and active set)",
+                        run.generation_dir(generation))
+        if (run.path / "results.json").is_file():
+            logger.info("report: %s, figures in %s", run.path / "results.json", run.path / "figures")
         logger.info("structures: %s; full log: %s", run.structures, run.log_file)
     return run
 
