@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from lotf.potential.activeset import ActiveSet
-from lotf.potential.base import DEFAULT_WEIGHTS, Evaluation, Potential
+from lotf.potential.base import Evaluation, Potential
 from lotf.potential.motep_backend import MotepMTP
 
 BACKENDS: dict[str, type[Potential]] = {"motep": MotepMTP}
@@ -29,4 +29,4 @@ def load(directory: str | Path) -> Potential:
     return potential
 
 
-__all__ = ["BACKENDS", "DEFAULT_WEIGHTS", "ActiveSet", "Evaluation", "Potential", "create", "load"]
+__all__ = ["BACKENDS", "ActiveSet", "Evaluation", "Potential", "create", "load"]

@@ -29,7 +29,6 @@ class Evaluation:
     atom_grades: np.ndarray | None = None
 
 
-DEFAULT_WEIGHTS = {"energy": 100.0, "forces": 0.1, "stress": 0.0}  # the paper's NVT weights
 
 
 class Potential(ABC):
