@@ -71,7 +71,10 @@ def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None
         logger.info("phase %s, generation %d: MD segment %d, %d steps (%.1f ps without a break)",
                     phase.name, generation, segment, steps, progress["md_fs_without_break"] / 1e3)
         clock = time.perf_counter()
-        result = run_md(potential, start, _settings(config, phase, steps, segment),
+        settings = _settings(config, phase, steps, segment)
+        logger.debug("  velocity seed %d (new velocities only if the start has none)",
+                     settings.seed)
+        result = run_md(potential, start, settings,
                         trajectory=_trajectory(ctx, phase, generation, segment))
         progress["segments"] = segment + 1
         logger.info("  %d steps in %.1f s, max grade %.3g%s", result.steps,
@@ -81,7 +84,8 @@ def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None
             write_structures(restart_file, [result.restart])
         if not result.halted:
             progress["md_fs_without_break"] += result.steps * phase.timestep
-            _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3)
+            _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
+                    last_seed=settings.seed)
             _save_progress(ctx, progress)
             continue
         _on_break(ctx, phase, generation, potential, result, progress)
