@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_numbers
 from ase.units import GPa
 
 from lotf.potential.activeset import ActiveSet, Mode
@@ -38,6 +39,7 @@ class Potential(ABC):
 
     def __init__(self, species: list[str], active_set: ActiveSet | None = None):
         self.species = list(species)
+        self._numbers = np.array([atomic_numbers[symbol] for symbol in self.species])
         self.active_set = active_set
 
     # --- what a backend provides -------------------------------------------------------------
@@ -71,8 +73,8 @@ class Potential(ABC):
     # --- built on it -------------------------------------------------------------------------
     def evaluate(self, atoms: Atoms) -> Evaluation:
         """Energy, forces, stress and, when an active set exists, the extrapolation grade."""
-        unknown = set(atoms.get_chemical_symbols()) - set(self.species)
-        if unknown:
+        if not np.isin(atoms.numbers, self._numbers).all():  # vectorised: this runs every MD step
+            unknown = set(atoms.get_chemical_symbols()) - set(self.species)
             raise ValueError(f"species {sorted(unknown)} are not in the potential's {self.species}")
         result = self._evaluate(atoms)
         if self.active_set is not None:
