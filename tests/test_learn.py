@@ -75,7 +75,7 @@ def test_campaign_converges_and_reports(reference):
     assert validation["frames"] == 12 and validation["generation"] == status["generation"]
     assert validation["energy_mae_mev_per_atom"] < 10 and validation["forces_mae_ev_per_a"] < 0.1
     assert (workdir / "figures" / "validation-parity.png").stat().st_size > 10_000
-    training = Ledger(workdir / "ledger.db").labelled(exclude_source="validation")
+    training = Ledger(workdir / "ledger.db").labelled(exclude=("validation",))
     assert len(training) == status["oracle_calls"]["ok"] - 12  # validation labels are not trained on
 
 
@@ -103,7 +103,9 @@ def test_d_optimal_selection_beats_random_selection():
     potential = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
     potential.fit(train, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
     potential.update_active_set(train, "neighbourhood")
-    result = run_md(potential, train[0], MDSettings("nvt", (700.0, 700.0), 3000, seed=4))
+    # a high break threshold, so that the run gathers enough candidates to choose among
+    result = run_md(potential, train[0], MDSettings("nvt", (700.0, 700.0), 3000, seed=4,
+                                                    break_threshold=30.0))
     assert result.halted and len(result.candidates) > 20, len(result.candidates)
     chosen = potential.select(result.candidates, 6)
     rows, _ = potential.basis_rows(train, "neighbourhood")

@@ -1,9 +1,10 @@
 """The active set: the D-optimal (maximum-volume) rows of the training basis, and grades against it.
 
-Rows are basis vectors of the potential's linear parameters, one per configuration
-(configuration mode) or per atomic neighbourhood (neighbourhood mode). The extrapolation grade
-of a row b is max_j |(b A⁻¹)_j| for the active-set matrix A: at most 1 inside the span the
-training data covers with maximal volume, above 1 outside it (Podryabinkin & Shapeev 2017).
+Rows are derivatives of the energy with respect to the potential's parameters (the potential
+linearised), one per configuration (configuration mode) or per atomic neighbourhood
+(neighbourhood mode). The extrapolation grade of a row b is max_j |(b A⁻¹)_j| for the
+active-set matrix A: at most 1 inside the span the training data covers with maximal volume,
+above 1 outside it (Podryabinkin & Shapeev 2017).
 """
 
 from dataclasses import dataclass, field
@@ -47,9 +48,10 @@ def _coefficients(rows: np.ndarray, active: np.ndarray) -> np.ndarray:
 class ActiveSet:
     """The active-set matrix A (r x r) in the training rows' span, and which mode rows come from.
 
-    Some MTP levels have basis functions that are linear combinations of others for every
-    structure; `projection` (m x r) maps rows onto the r independent directions of the
-    training data, where A is invertible. Without dependencies r = m and it is a rotation.
+    Some parameters act alike on every training structure (MTP basis functions that are
+    combinations of others; radial coefficients over a narrow range of distances);
+    `projection` (m x r) maps rows onto the r independent directions of the training data,
+    where A is invertible. Without dependencies r = m and it is a rotation.
     """
 
     mode: Mode

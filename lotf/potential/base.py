@@ -1,7 +1,8 @@
 """The potential interface every backend implements, like an ASE calculator for lotf's needs.
 
-A backend evaluates energy, forces, stress and the per-atom basis of its linear parameters in
-one call; grading, active sets, selection and error reports are built on that here, once.
+A backend evaluates energy, forces, stress and the per-atom basis in one call: the derivatives
+of each site energy with respect to the parameters (all of them for MTP, as MLIP linearises).
+Grading, active sets, selection and error reports are built on that here, once.
 """
 
 from abc import ABC, abstractmethod
@@ -25,7 +26,7 @@ class Evaluation:
     energy: float
     forces: np.ndarray
     stress: np.ndarray | None
-    basis: np.ndarray = field(repr=False)  # (atoms, m) per-atom basis of the linear parameters
+    basis: np.ndarray = field(repr=False)  # (atoms, parameters): d(site energy)/d(parameter)
     grade: float | None = None
     atom_grades: np.ndarray | None = None
 

@@ -20,6 +20,7 @@ from ase.data import atomic_numbers
 
 from lotf.log import logger
 from lotf.potential.base import Evaluation, Potential
+from lotf.potential.mtp_jacobian import SiteEnergyJacobian
 
 # motep logs every optimiser step, and a warning for each short distance, which lotf's grade
 # and explosion checks already cover; its errors still pass.
@@ -50,7 +51,7 @@ class MotepMTP(Potential):
         super().__init__(species, active_set)
         self.data, self.level, self.fit_steps = data, level, fit_steps
         self.data.species = [atomic_numbers[s] for s in species]
-        self._engine = None
+        self._engine = self._jacobian = None
 
     @classmethod
     def create(cls, species: list[str], level: int = 12, cutoff: float = 5.0,
@@ -78,17 +79,21 @@ class MotepMTP(Potential):
             from motep.potentials.mtp.cext.engine import CExtMTPEngine
 
             self._engine = CExtMTPEngine(self.data, mode="run")
+            self._jacobian = SiteEnergyJacobian(self.data)
         return self._engine
 
     def _evaluate(self, atoms: Atoms) -> Evaluation:
         engine = self._engine_for_run()
         results = engine.calculate(atoms)
         stress = np.array(results["stress"]) if atoms.cell.rank == 3 else None
+        # the engine's own neighbour list (private in motep 0.2.0, which setup.cfg pins)
+        itypes = np.argmax(atoms.numbers[:, None] == self._numbers, axis=1)
+        jacobian = self._jacobian(itypes, engine._neighbors, engine._get_interatomic_vectors(atoms))
         return Evaluation(
             energy=float(results["energy"]),
             forces=np.array(results["forces"]),
             stress=stress,
-            basis=np.array(engine.mbd.vatoms.T),
+            basis=jacobian,
         )
 
     def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
@@ -108,7 +113,7 @@ class MotepMTP(Potential):
             Trainer(self.data, seed=seed + 1, loss=loss, steps=steps).train(
                 [_labelled_copy(atoms) for atoms in train])
         logger.debug("motep fit: %s", " | ".join(timings.getvalue().split("\n")).strip())
-        self._engine = None  # parameters changed
+        self._engine = self._jacobian = None  # parameters changed
 
     def _save(self, directory: Path) -> dict:
         from motep.io.mlip.mtp import write_mtp
