@@ -35,6 +35,7 @@ def _quantity(dimension: str, unit: str):
 
 
 TimeFs = Annotated[PositiveFloat, _quantity("time", "fs")]
+DurationFs = Annotated[NonNegativeFloat, _quantity("time", "fs")]
 WallSeconds = Annotated[PositiveFloat, _quantity("time", "s")]
 PressureBar = Annotated[float, _quantity("pressure", "bar")]
 
@@ -68,12 +69,18 @@ class FileStructures(Strict):
         """The species in the file (reads it, so that a bad file is found at validation)."""
         return {s for atoms in self.read() for s in atoms.get_chemical_symbols()}
 
-    def read(self) -> list:
-        """All selected frames as Atoms."""
+    def read(self, species: list[str] | None = None) -> list:
+        """All selected frames as Atoms; MLIP .cfg files number their types by `species`."""
         import ase.io
 
         try:
-            frames = ase.io.read(self.file, index=self.index, format=self.format)
+            if self.format == "cfg" or (self.format is None and self.file.suffix == ".cfg"):
+                from motep.io.mlip.cfg import read_cfg
+
+                with open(self.file) as handle:
+                    frames = read_cfg(handle, index=self.index, species=species)
+            else:
+                frames = ase.io.read(self.file, index=self.index, format=self.format)
         except Exception as error:  # ASE raises many kinds for unreadable files
             raise ValueError(f"cannot read '{self.file.name}': {error}") from None
         return frames if isinstance(frames, list) else [frames]
@@ -250,6 +257,70 @@ class RattleBootstrap(Strict):
     strain: NonNegativeFloat = Field(0.03, lt=0.5, description="largest strain component")
 
 
+class MDBootstrap(Strict):
+    """Oracle-driven NVT MD from each initial structure, keeping a frame every `every` after
+    `discard` (the paper: 15 ps AIMD at 1000 K, first 2 ps dropped, a frame every 10 fs)."""
+
+    method: Literal["md"]
+    temperature: PositiveFloat = Field(1000.0, description="K")
+    timestep: TimeFs = 1.0
+    length: TimeFs
+    discard: DurationFs = Field(0.0, description="equilibration not kept for training")
+    every: TimeFs = Field(10.0, description="time between kept frames")
+
+    @model_validator(mode="after")
+    def _times(self) -> "MDBootstrap":
+        if self.discard >= self.length:
+            raise ValueError(f"discard ({self.discard} fs) leaves nothing of length "
+                             f"({self.length} fs)")
+        if self.every < self.timestep:
+            raise ValueError(f"every ({self.every} fs) is shorter than a timestep "
+                             f"({self.timestep} fs)")
+        return self
+
+
+class LabelledFile(FileStructures):
+    """Labelled frames to import: extxyz with energies and forces, MLIP .cfg, VASP OUTCAR, ..."""
+
+    index: str = ":"
+
+
+class ImportBootstrap(Strict):
+    """Labelled data from files, computed with the same reference as the oracle (same
+    functional and settings: they are trained on together)."""
+
+    method: Literal["import"]
+    files: list[LabelledFile] = Field(min_length=1)
+
+    @field_validator("files")
+    @classmethod
+    def _labelled(cls, files: list[LabelledFile], info: ValidationInfo) -> list[LabelledFile]:
+        """Every frame carries energy and forces, of the campaign's species (read to check)."""
+        species = (info.context or {}).get("species")
+        for index, source in enumerate(files):
+            for number, atoms in enumerate(source.read(species)):
+                extra = set(atoms.get_chemical_symbols()) - set(species or [])
+                if species and extra:
+                    raise ValueError(f"[{index}] {source.file.name}: frame {number} contains "
+                                     f"{sorted(extra)}, not in species {species}")
+                results = atoms.calc.results if atoms.calc is not None else {}
+                if "energy" not in results or "forces" not in results:
+                    raise ValueError(f"[{index}] {source.file.name}: frame {number} has no "
+                                     "energy and forces to import")
+        return files
+
+
+def _bootstrap_method(value: Any) -> str:
+    return value.get("method", "rattle") if isinstance(value, dict) else value.method
+
+
+Bootstrap = Annotated[
+    Annotated[RattleBootstrap, Tag("rattle")] | Annotated[MDBootstrap, Tag("md")]
+    | Annotated[ImportBootstrap, Tag("import")],
+    Discriminator(_bootstrap_method),
+]
+
+
 class Validation(Strict):
     """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
 
@@ -273,7 +344,7 @@ class Campaign(Strict):
     oracle: Oracle = Oracle()
     potential: Potential = Potential()
     active_learning: ActiveLearning = ActiveLearning()
-    bootstrap: RattleBootstrap = RattleBootstrap()
+    bootstrap: Bootstrap = RattleBootstrap()
     md: MD = MD()
     validation: Validation = Validation()
     stages: list[Annotated[str, AfterValidator(_known_stage)]] = Field(
@@ -294,11 +365,18 @@ def load_config(path: str | Path, base_dir: Path | None = None) -> Campaign:
     if not isinstance(data, dict):
         raise UserError(f"{path}:1: the campaign must be a mapping of keys (name, system, ...)")
     try:
-        return Campaign.model_validate(
-            data, context={"base_dir": base_dir or path.parent.resolve()}
-        )
+        return Campaign.model_validate(data, context={
+            "base_dir": base_dir or path.parent.resolve(), "species": _species(data)})
     except ValidationError as error:
         raise UserError(_describe(error, data, lines, path)) from None
+
+
+def _species(data: dict) -> list[str] | None:
+    """The campaign's species as written, for checks that need them (None if malformed)."""
+    species = (data.get("system") or {}).get("species") if isinstance(data.get("system"), dict) \
+        else None
+    return species if isinstance(species, list) and all(isinstance(s, str) for s in species) \
+        else None
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[tuple, int]]:

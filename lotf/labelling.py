@@ -39,8 +39,15 @@ class LabelReport:
 
 
 def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Path,
-          source: str) -> LabelReport:
-    """Label what the ledger lacks; return counts. Results are read back with `ledger.get`."""
+          source: str, pool: OraclePool | None = None) -> LabelReport:
+    """Label what the ledger lacks; return counts. Results are read back with `ledger.get`.
+
+    A caller labelling one structure at a time (an oracle MD) passes its own `pool`, so the
+    workers and their imported calculators live across calls; otherwise one is made here.
+    """
+    if pool is None:
+        with OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker) as own:
+            return label(structures, ledger, oracle, calls_dir, source, own)
     settings = {"calculator": oracle.calculator,
                 "params": parameters(oracle.calculator, oracle.params)}
     oracle_key = fingerprint(oracle.calculator, oracle.params)
@@ -57,7 +64,6 @@ def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Pa
             report.cached += 1
         else:
             report.skipped += 1
-    pool = OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker)
 
     def submit(key: str, atoms: Atoms, attempt: int) -> None:
         workdir = calls_dir / key[:16] / f"attempt-{attempt}"
@@ -65,7 +71,7 @@ def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Pa
 
     for key, (atoms, attempt) in todo.items():
         submit(key, atoms, attempt)
-    with track(f"labelling ({source})", len(todo)) as tracker:
+    with track(f"labelling ({source})", len(todo) if len(todo) > 1 else 0) as tracker:
         for task, outcome in pool.completed():
             checkpoint("label")
             common = dict(attempts=task.attempt, wall_time=outcome.wall_time, oracle=settings,

@@ -22,7 +22,7 @@ from lotf.config import Campaign, Phase
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
 from lotf.labelling import label
-from lotf.ledger import oracle_id
+from lotf.ledger import NOT_FOR_TRAINING, oracle_id
 from lotf.log import logger
 from lotf.md.run import MDResult, MDSettings, run_md
 from lotf.oracle import fingerprint
@@ -31,7 +31,6 @@ from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
 MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen
-VALIDATION = "validation"  # ledger source of labels kept out of training
 STUCK_LIMIT = 5  # breaks in a row that add no new label before giving up
 
 
@@ -145,7 +144,7 @@ def train_generation(ctx: Context, generation: int, phase: Phase, progress: dict
     """Fit generation N on everything labelled so far by this oracle; save it whole."""
     config = ctx.config
     oracle = fingerprint(config.oracle.calculator, config.oracle.params)
-    data = ctx.ledger.labelled(oracle_id(oracle), exclude_source=VALIDATION)
+    data = ctx.ledger.labelled(oracle_id(oracle), exclude=NOT_FOR_TRAINING)
     if not data:
         raise StageFailed("no labelled data to train on: run the bootstrap stage first")
     settings = config.potential

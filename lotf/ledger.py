@@ -16,6 +16,10 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 OK, FAILED, QUARANTINED = "ok", "failed", "quarantined"
+# sources of labels that are not training data: relabelled validation frames, and the steps of
+# an oracle-driven MD between the frames it keeps
+VALIDATION, MD_STEP = "validation", "oracle-md-step"
+NOT_FOR_TRAINING = (VALIDATION, MD_STEP)
 POSITION_DECIMALS = 8  # Å; what extxyz keeps, so a structure read back hashes the same
 
 
@@ -89,21 +93,26 @@ class Ledger:
             wall_time=float(wall_time), source=source, oracle_id=oracle_id,
         )
 
-    def labelled(self, oracle_id: str | None = None, exclude_source: str | None = None
+    def labelled(self, oracle_id: str | None = None, exclude: tuple[str, ...] = ()
                  ) -> list[Atoms]:
-        """Successfully labelled configurations (of one oracle if given), labels attached.
+        """Successfully labelled configurations (of one oracle if given, not from the sources
+        in `exclude`), labels attached.
 
         In content-key order, not the order calls finished in, so a fit on them is reproducible.
         """
         query = {"status": OK} if oracle_id is None else {"status": OK, "oracle_id": oracle_id}
-        rows = sorted((row for row in self._db.select(**query) if row.source != exclude_source),
+        rows = sorted((row for row in self._db.select(**query) if row.source not in exclude),
                       key=lambda row: row.key)
         return [row.toatoms(add_additional_information=False) for row in rows]
 
     def call_counts(self) -> dict[str, int]:
-        """Oracle calls made: `ok` and `failed` calls, their `total`, and `quarantined` structures."""
-        counts = {"ok": 0, "failed": 0, "quarantined": 0}
+        """Oracle calls made: `ok` and `failed` calls, their `total`, `quarantined` structures,
+        and `imported` labels (rows with no call: attempts 0)."""
+        counts = {"ok": 0, "failed": 0, "quarantined": 0, "imported": 0}
         for row in self._db.select(include_data=False):
+            if row.attempts == 0:
+                counts["imported"] += 1
+                continue
             succeeded = row.status == OK
             counts["ok"] += succeeded
             counts["failed"] += row.attempts - succeeded

@@ -15,7 +15,7 @@ def campaign_status(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
     state = run.read_state()
     calls = Ledger(run.ledger_file).call_counts() if run.ledger_file.is_file() else {
-        "ok": 0, "failed": 0, "quarantined": 0, "total": 0}
+        "ok": 0, "failed": 0, "quarantined": 0, "imported": 0, "total": 0}
     done = [name for name, stage in state["stages"].items() if stage.get("status") == "done"]
     learn = state.get("learn", {})
     generations = learn.get("generations", {})
@@ -54,7 +54,7 @@ def render(report: dict[str, Any]) -> str:
         f"stage         : {report['stage']} (done: {', '.join(report['stages_done']) or 'none'})",
         f"generation    : {report['generation']}",
         f"oracle calls  : {calls['total']} ({calls['ok']} ok, {calls['failed']} failed, "
-        f"{calls['quarantined']} configurations quarantined)",
+        f"{calls['quarantined']} configurations quarantined; {calls['imported']} labels imported)",
         f"learning      : phase {report['phase']}, {report['breaks']} breaks, "
         f"{report['md_time_ps_without_break']:.1f} ps of MD without a break",
         f"converged     : {'yes' if report['converged'] else 'no'}",

@@ -21,7 +21,8 @@ def test_run_status_and_resume(tmp_path, counter, capsys):
     status = json.loads(capsys.readouterr().out)
     assert status["stage"] == "bootstrap" and status["stages_done"] == ["bootstrap"]
     assert status["generation"] == 0 and status["converged"] is False
-    assert status["oracle_calls"] == {"ok": 6, "failed": 0, "quarantined": 0, "total": 6}
+    assert status["oracle_calls"] == {"ok": 6, "failed": 0, "quarantined": 0, "imported": 0,
+                                       "total": 6}
     assert status["stages"]["bootstrap"]["labelled"] == 6
 
     # running again, by config or by run directory, redoes nothing

@@ -55,7 +55,8 @@ def test_rows_and_counts(tmp_path):
     np.testing.assert_array_equal(entry.atoms.get_stress(), stress)
     np.testing.assert_array_equal(entry.atoms.positions, a.positions)
     assert reopened.get("kb").error == "RuntimeError: SCF"
-    assert reopened.call_counts() == {"ok": 1, "failed": 1 + 1 + 3, "quarantined": 1, "total": 6}
+    assert reopened.call_counts() == {"ok": 1, "failed": 1 + 1 + 3, "quarantined": 1,
+                                     "imported": 0, "total": 6}
     assert len(reopened.labelled()) == 1
 
 

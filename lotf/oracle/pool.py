@@ -42,14 +42,17 @@ class OraclePool:
         """Queue a call; it starts when a worker is free (also while `completed()` iterates)."""
         self._pending.append(task)
 
+    def __enter__(self) -> "OraclePool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
     def completed(self) -> Iterator[tuple[CallTask, CallOutcome]]:
-        """Yield every submitted call's outcome as it finishes; stop the workers at the end."""
-        try:
-            while self._pending or self._busy():
-                self._assign()
-                yield from self._collect()
-        finally:
-            self.shutdown()
+        """Yield every submitted call's outcome as it finishes; idle workers stay for more."""
+        while self._pending or self._busy():
+            self._assign()
+            yield from self._collect()
 
     def shutdown(self) -> None:
         """Stop idle workers and kill busy ones; unfinished calls stay unlabelled for a resume."""

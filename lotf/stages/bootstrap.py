@@ -1,17 +1,56 @@
-"""Bootstrap: the first labelled data, before any potential exists."""
+"""Bootstrap: the first labelled data, before any potential exists.
+
+Three methods, one function each, registered by the config model they take: rattled copies of
+the initial structures, oracle-driven MD from them, or labelled frames imported from files.
+Every label goes through the ledger, so a killed bootstrap resumes without repeating a call.
+"""
+
+from collections.abc import Callable
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator, all_changes
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
-from lotf.config import RattleBootstrap
+from lotf.config import ImportBootstrap, MDBootstrap, RattleBootstrap
 from lotf.errors import StageFailed
-from lotf.labelling import label
-from lotf.log import logger
+from lotf.labelling import LabelReport, label
+from lotf.ledger import MD_STEP, OK, content_key, oracle_id
+from lotf.log import logger, track
+from lotf.oracle import OraclePool, fingerprint
 from lotf.stages import register_stage
 from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
+SOURCE = "bootstrap"
+LANGEVIN_DAMPING_FS = 100.0  # thermostat time constant of the oracle MD
 
+Method = Callable[[Context], dict]
+METHODS: dict[type, Method] = {}
+
+
+def bootstrap_method(spec_type: type) -> Callable[[Method], Method]:
+    """Decorator: the bootstrap function for campaigns whose `bootstrap:` is a `spec_type`."""
+
+    def add(function: Method) -> Method:
+        METHODS[spec_type] = function
+        return function
+
+    return add
+
+
+@register_stage("bootstrap")
+def bootstrap(ctx: Context) -> dict:
+    """Run the campaign's bootstrap method; fail if it produced no usable label."""
+    summary = METHODS[type(ctx.config.bootstrap)](ctx)
+    if summary["labelled"] == 0:
+        raise StageFailed(f"bootstrap: no structure could be labelled; see the calls' logs under "
+                          f"{ctx.run.oracle_calls}")
+    return summary
+
+
+# --- rattled copies ---------------------------------------------------------------------------
 def rattled_copies(structures: list[Atoms], spec: RattleBootstrap, seed: int) -> list[Atoms]:
     """`spec.count` copies of each structure, randomly strained and with Gaussian displacements."""
     copies = []
@@ -28,25 +67,134 @@ def rattled_copies(structures: list[Atoms], spec: RattleBootstrap, seed: int) ->
     return copies
 
 
-@register_stage("bootstrap")
-def bootstrap(ctx: Context) -> dict:
-    """Make the bootstrap structures once, save them, and label whatever the ledger lacks."""
+@bootstrap_method(RattleBootstrap)
+def rattle(ctx: Context) -> dict:
+    """Make the rattled structures once, save them, and label whatever the ledger lacks."""
     path = ctx.run.structures / "bootstrap.extxyz"
     if path.is_file():
         candidates = read_structures(path)
     else:
-        initial = ctx.initial_structures()
         candidates = write_structures(
-            path, rattled_copies(initial, ctx.config.bootstrap, ctx.config.seed)
-        )
+            path, rattled_copies(ctx.initial_structures(), ctx.config.bootstrap, ctx.config.seed))
     logger.info("bootstrap: %d structures to label with %s", len(candidates),
                 ctx.config.oracle.calculator)
-    report = label(candidates, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, "bootstrap")
+    report = label(candidates, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, SOURCE)
     logger.info("bootstrap: %s", report.summary())
-    if report.usable == 0:
-        raise StageFailed(
-            f"bootstrap: no structure could be labelled; see the calls' logs under "
-            f"{ctx.run.oracle_calls}"
-        )
-    return {"structures": len(candidates), "labelled": report.labelled,
-            "quarantined": report.quarantined}
+    return _summary(len(candidates), report)
+
+
+# --- oracle-driven MD ---------------------------------------------------------------------------
+class _LedgerCalculator(Calculator):
+    """An ASE calculator whose every evaluation is a ledger lookup or an oracle call.
+
+    A resumed run replays the MD deterministically (same seeds, labels read back bit for bit
+    from the ledger even on the first run), so the steps done before a kill cost lookups only.
+    """
+
+    implemented_properties = ["energy", "forces", "stress"]
+
+    def __init__(self, ctx: Context, pool: OraclePool):
+        super().__init__()
+        self.ctx, self.pool = ctx, pool
+        self.source, self.step = MD_STEP, 0
+        self.report = LabelReport()
+        self._fingerprint = fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        step = label([self.atoms], self.ctx.ledger, self.ctx.config.oracle,
+                     self.ctx.run.oracle_calls, self.source, self.pool)
+        for name in ("requested", "cached", "labelled", "quarantined", "failed_calls", "skipped"):
+            setattr(self.report, name, getattr(self.report, name) + getattr(step, name))
+        entry = self.ctx.ledger.get(content_key(self.atoms, self._fingerprint))
+        if entry is None or entry.status != OK:
+            raise StageFailed(f"bootstrap MD: the oracle failed at step {self.step} and the "
+                              f"trajectory cannot go on; see {self.ctx.run.oracle_calls}")
+        self.results = {name: value for name, value in entry.atoms.calc.results.items()
+                        if value is not None}
+
+
+@bootstrap_method(MDBootstrap)
+def oracle_md(ctx: Context) -> dict:
+    """NVT Langevin MD with the oracle from each initial structure; frames after `discard`,
+    every `every`, are training data (source `bootstrap`), the steps between are kept apart."""
+    spec: MDBootstrap = ctx.config.bootstrap
+    kept: list[Atoms] = []
+    initial = ctx.initial_structures()
+    logger.info("bootstrap: oracle MD (%s) at %.0f K for %.0f fs from %d structure(s), a frame "
+                "kept every %.0f fs after %.0f fs", ctx.config.oracle.calculator,
+                spec.temperature, spec.length, len(initial), spec.every, spec.discard)
+    oracle = ctx.config.oracle
+    with OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker) as pool:
+        calculator = _LedgerCalculator(ctx, pool)
+        for index, start in enumerate(initial):
+            kept += _trajectory(start, index, spec, calculator, ctx.config.seed)
+    write_structures(ctx.run.structures / "bootstrap.extxyz", kept)
+    logger.info("bootstrap: %d frames kept of %d steps; %s", len(kept),
+                calculator.report.requested, calculator.report.summary())
+    return _summary(len(kept), calculator.report)
+
+
+def _trajectory(start: Atoms, index: int, spec: MDBootstrap, calculator: _LedgerCalculator,
+                seed: int) -> list[Atoms]:
+    """One oracle MD from `start`, reproducible from (seed, index); returns its kept frames."""
+    steps = round(spec.length / spec.timestep)
+    first_kept = round(spec.discard / spec.timestep)
+    stride = max(1, round(spec.every / spec.timestep))
+    atoms = start.copy()
+    rng = np.random.default_rng([seed, index])
+    MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature, rng=rng)
+    Stationary(atoms)
+    atoms.calc = calculator
+    dynamics = Langevin(atoms, spec.timestep * units.fs, temperature_K=spec.temperature,
+                        friction=1.0 / (LANGEVIN_DAMPING_FS * units.fs),
+                        rng=np.random.RandomState(rng.integers(2**31)))
+    kept, forces = [], None
+    with track(f"oracle MD from structure {index}", steps + 1) as tracker:
+        for step in range(steps + 1):
+            keep = step >= first_kept and (step - first_kept) % stride == 0
+            calculator.step, calculator.source = step, SOURCE if keep else MD_STEP
+            forces = atoms.get_forces() if step == 0 else dynamics.step(forces)
+            if keep:
+                kept.append(_frame(atoms))
+            tracker.advance(f"{atoms.get_temperature():.0f} K")
+    return kept
+
+
+def _frame(atoms: Atoms) -> Atoms:
+    frame = atoms.copy()
+    frame.calc = None
+    return frame
+
+
+# --- imported labels ------------------------------------------------------------------------
+@bootstrap_method(ImportBootstrap)
+def import_labels(ctx: Context) -> dict:
+    """Enter each labelled frame of the files into the ledger (once), under the campaign's
+    oracle: the user vouches that they come from the same reference."""
+    config = ctx.config
+    key_of = fingerprint(config.oracle.calculator, config.oracle.params)
+    report = LabelReport()
+    for source in config.bootstrap.files:
+        frames = source.read(config.system.species)
+        for atoms in frames:
+            report.requested += 1
+            key = content_key(atoms, key_of)
+            if key in ctx.ledger:
+                report.cached += 1
+                continue
+            results = atoms.calc.results
+            ctx.ledger.record(key, atoms, status=OK, attempts=0, wall_time=0.0,
+                              oracle={"imported_from": str(source.file)},
+                              oracle_id=oracle_id(key_of), source=f"import:{source.file.name}",
+                              energy=results["energy"], forces=results["forces"],
+                              stress=results.get("stress"))
+            report.labelled += 1
+        logger.info("bootstrap: %d frames from %s", len(frames), source.file)
+    logger.info("bootstrap: %d imported, %d already in the ledger", report.labelled,
+                report.cached)
+    return _summary(report.requested, report)
+
+
+def _summary(structures: int, report: LabelReport) -> dict:
+    return {"structures": structures, "labelled": report.usable, "quarantined": report.quarantined}

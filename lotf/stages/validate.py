@@ -9,8 +9,7 @@ import numpy as np
 
 from lotf.errors import StageFailed
 from lotf.labelling import label
-from lotf.learn import VALIDATION
-from lotf.ledger import OK, content_key
+from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
 from lotf.oracle import fingerprint
 from lotf.potential import load
