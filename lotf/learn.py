@@ -1,10 +1,13 @@
 """The learning-on-the-fly controller: train, explore, select, label, retrain, until MD runs clean.
 
-For each MD phase in turn: MTP-MD from the phase's restart structure, in segments of the
-phase's `length`. A segment without a break moves the restart point forward and adds to the
-time without a break; a break (grade above the break threshold) selects at most `max_new`
-D-optimal candidates, labels them, trains the next generation and restarts MD from the last
-frame under the select threshold. The phase converges after `converge_after` without a break.
+For each MD phase in turn: MTP-MD in segments of the phase's `length`, by one or several
+independent walkers (each from its own initial structure, with its own restart point), the
+walker with the least clean time going next. A segment without a break moves that walker's
+restart point forward and adds to its time without a break; a break (grade above the break
+threshold) selects at most `max_new` D-optimal candidates, labels them, trains the next
+generation, sets every walker's clean time to zero (the potential changed) and restarts the
+walker from its last frame under the select threshold. The phase converges once every walker
+has run `converge_after` without a break.
 
 Everything that costs is on disk before the next step needs it, so a kill at any moment
 resumes here: potentials by generation (written whole), the selected structures of each
@@ -43,7 +46,8 @@ def run_learning(ctx: Context) -> dict:
             continue
         _learn_phase(ctx, index, phase, progress)
         progress["converged_phases"][phase.name] = progress["md_fs_without_break"] / 1000.0
-        progress.update(phase=index + 1, md_fs_without_break=0.0, stuck=0, breaks_in_phase=0)
+        progress.update(phase=index + 1, md_fs_without_break=0.0, walker_fs_without_break=[],
+                        stuck=0, breaks_in_phase=0)
         _save_progress(ctx, progress)
     state = ctx.run.read_state()
     state["converged"] = True
@@ -57,24 +61,29 @@ def run_learning(ctx: Context) -> dict:
 def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None:
     config = ctx.config
     converge_fs = phase.converge_after or config.active_learning.converge_after
-    restart_file = ctx.run.structures / f"restart-{phase.name}.extxyz"
-    while progress["md_fs_without_break"] < converge_fs - 1e-6:
+    walkers = config.active_learning.walkers
+    clean = progress["walker_fs_without_break"]
+    if len(clean) != walkers:  # a new phase, or the number of walkers was changed
+        clean = [0.0] * walkers
+    while min(clean) < converge_fs - 1e-6:
         if progress["breaks_in_phase"] >= config.active_learning.max_iterations:
             raise StageFailed(f"phase {phase.name}: {progress['breaks_in_phase']} breaks without "
                               "converging (active_learning.max_iterations)")
         generation, potential = current_generation(ctx, phase, progress)
-        start = _restart(ctx, index, restart_file)
-        remaining = converge_fs - progress["md_fs_without_break"]
-        steps = max(1, round(min(phase.length, remaining) / phase.timestep))
+        walker = int(np.argmin(clean))
+        restart_file = ctx.run.structures / f"restart-{phase.name}-walker-{walker}.extxyz"
+        start = _restart(ctx, index, walker)
+        steps = max(1, round(min(phase.length, converge_fs - clean[walker]) / phase.timestep))
         segment = progress["segments"]
-        logger.info("phase %s, generation %d: MD segment %d, %d steps (%.1f ps without a break)",
-                    phase.name, generation, segment, steps, progress["md_fs_without_break"] / 1e3)
+        logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%.1f ps without a "
+                    "break)", phase.name, generation, segment,
+                    f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
         clock = time.perf_counter()
         settings = _settings(config, phase, steps, segment)
         logger.debug("  velocity seed %d (new velocities only if the start has none)",
                      settings.seed)
         result = run_md(potential, start, settings,
-                        trajectory=_trajectory(ctx, phase, generation, segment))
+                        trajectory=_trajectory(ctx, phase, generation, segment, walker))
         progress["segments"] = segment + 1
         logger.info("  %d steps in %.1f s, max grade %.3g%s", result.steps,
                     time.perf_counter() - clock, result.max_grade,
@@ -82,11 +91,14 @@ def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None
         if result.restart is not None:
             write_structures(restart_file, [result.restart])
         if not result.halted:
-            progress["md_fs_without_break"] += result.steps * phase.timestep
+            clean[walker] += result.steps * phase.timestep
+            progress.update(walker_fs_without_break=clean, md_fs_without_break=min(clean))
             _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
                     last_seed=settings.seed)
             _save_progress(ctx, progress)
             continue
+        clean = [0.0] * walkers
+        progress["walker_fs_without_break"] = clean
         _on_break(ctx, phase, generation, potential, result, progress)
 
 
@@ -200,26 +212,29 @@ def _settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDSet
         dump_every=config.md.dump_every)
 
 
-def _restart(ctx: Context, index: int, restart_file: Path) -> Atoms:
-    """Where the phase's next MD starts: its restart point, else the previous phase's, else the start."""
-    if restart_file.is_file():
-        return read_structures(restart_file)[-1]
-    for previous in reversed(ctx.config.md.phases[:index]):
-        earlier = ctx.run.structures / f"restart-{previous.name}.extxyz"
-        if earlier.is_file():
-            return read_structures(earlier)[-1]
-    return ctx.initial_structures()[0]
+def _restart(ctx: Context, index: int, walker: int) -> Atoms:
+    """Where a walker's next MD starts: its restart point in this phase, else in the latest
+    phase before, else its initial structure (walker k starts from structure k, cyclically)."""
+    for phase in reversed(ctx.config.md.phases[: index + 1]):
+        path = ctx.run.structures / f"restart-{phase.name}-walker-{walker}.extxyz"
+        if path.is_file():
+            return read_structures(path)[-1]
+    initial = ctx.initial_structures()
+    return initial[walker % len(initial)]
 
 
-def _trajectory(ctx: Context, phase: Phase, generation: int, segment: int) -> Path | None:
+def _trajectory(ctx: Context, phase: Phase, generation: int, segment: int,
+                walker: int) -> Path | None:
     if not ctx.config.md.dump_every:
         return None
-    return ctx.run.path / "trajectories" / phase.name / f"gen-{generation:04d}-{segment:04d}.extxyz"
+    name = f"gen-{generation:04d}-{segment:04d}-walker-{walker}.extxyz"
+    return ctx.run.path / "trajectories" / phase.name / name
 
 
 # --- progress in state.json ------------------------------------------------------------------
 def _progress(ctx: Context) -> dict:
-    defaults = {"phase": 0, "md_fs_without_break": 0.0, "breaks": 0, "breaks_in_phase": 0,
+    defaults = {"phase": 0, "md_fs_without_break": 0.0, "walker_fs_without_break": [],
+                "breaks": 0, "breaks_in_phase": 0,
                 "segments": 0, "stuck": 0, "generations": {}, "converged_phases": {}}
     return {**defaults, **ctx.run.read_state().get("learn", {})}
 

@@ -127,3 +127,20 @@ def test_d_optimal_selection_beats_random_selection():
         rerun = run_md(retrained, result.restart, MDSettings("nvt", (700.0, 700.0), 3000, seed=4))
         lengths[name] = rerun.steps
     print(f"steps before the next break: {lengths}")
+
+
+def test_walkers_each_run_clean_before_the_phase_converges(tmp_path, env_with_tests):
+    nvt = {**LEARN["md"]["phases"][0], "length": "0.5 ps"}
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
+        **LEARN, "active_learning": {"max_new": 4, "converge_after": "1 ps", "walkers": 3},
+        "md": {"dump_every": 25, "phases": [nvt]}, "stages": ["bootstrap", "learn"]})
+    done = _run(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
+    assert state["converged_phases"] == {"nvt": pytest.approx(1.0)}
+    restarts = sorted(p.name for p in (tmp_path / "run" / "structures").glob("restart-*"))
+    assert restarts == [f"restart-nvt-walker-{k}.extxyz" for k in range(3)]
+    # after the last break every walker ran 1 ps clean with the final potential: 2 segments each
+    final = f"gen-{_status(tmp_path / 'run', env_with_tests)['generation']:04d}"
+    trajectories = tmp_path / "run" / "trajectories" / "nvt"
+    assert [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)] == [2] * 3
