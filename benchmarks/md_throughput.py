@@ -37,7 +37,8 @@ def gentle_potential(level: int, cell):
     potential.data.moment_coeffs = potential.data.moment_coeffs * 1e-8
     rng = np.random.default_rng(1)
     copies = []
-    for _ in range(max(2, 2 * potential.data.alpha_scalar_moments // len(cell) + 2)):
+    parameters = potential.basis_rows([cell], "neighbourhood")[0].shape[1]
+    for _ in range(max(2, 2 * parameters // len(cell) + 2)):
         copy = cell.copy()
         copy.positions += rng.normal(0, 0.1, copy.positions.shape)
         copies.append(copy)

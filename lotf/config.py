@@ -321,6 +321,26 @@ Bootstrap = Annotated[
 ]
 
 
+class Consolidate(Strict):
+    """Other campaigns' run directories whose labels, with this campaign's own, train one
+    potential (the paper's single MTP for Li3PS4, Li3B11O18 and their interface)."""
+
+    campaigns: list[Path] = Field(min_length=1)
+
+    @field_validator("campaigns")
+    @classmethod
+    def _run_directories(cls, paths: list[Path], info: ValidationInfo) -> list[Path]:
+        base = (info.context or {}).get("base_dir", Path.cwd())
+        found = []
+        for index, path in enumerate(paths):
+            full = (base / path).resolve()
+            if not (full / "ledger.db").is_file():
+                raise ValueError(f"[{index}] '{path}' is not a run directory with a ledger.db "
+                                 f"(looked in {full})")
+            found.append(full)
+        return found
+
+
 class Validation(Strict):
     """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
 
@@ -347,6 +367,7 @@ class Campaign(Strict):
     bootstrap: Bootstrap = RattleBootstrap()
     md: MD = MD()
     validation: Validation = Validation()
+    consolidate: Consolidate | None = None
     stages: list[Annotated[str, AfterValidator(_known_stage)]] = Field(
         default_factory=lambda: ["bootstrap"], min_length=1
     )

@@ -40,7 +40,7 @@ STUCK_LIMIT = 5  # breaks in a row that add no new label before giving up
 def run_learning(ctx: Context) -> dict:
     """Run every MD phase of the campaign to convergence; return a summary for the state."""
     config = ctx.config
-    progress = _progress(ctx)
+    progress = learning_progress(ctx)
     for index, phase in enumerate(config.md.phases):
         if index < progress["phase"]:
             continue
@@ -152,7 +152,8 @@ def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int,
     return latest, load(ctx.run.generation_dir(latest))
 
 
-def train_generation(ctx: Context, generation: int, phase: Phase, progress: dict) -> Potential:
+def train_generation(ctx: Context, generation: int, phase: Phase | None,
+                     progress: dict) -> Potential:
     """Fit generation N on everything labelled so far by this oracle; save it whole."""
     config = ctx.config
     oracle = fingerprint(config.oracle.calculator, config.oracle.params)
@@ -184,9 +185,9 @@ def train_generation(ctx: Context, generation: int, phase: Phase, progress: dict
     return potential
 
 
-def _weights(config: Campaign, phase: Phase) -> dict[str, float]:
+def _weights(config: Campaign, phase: Phase | None) -> dict[str, float]:
     """The fit weights of a phase: its own, else the potential's."""
-    return (phase.weights or config.potential.weights).model_dump()
+    return ((phase and phase.weights) or config.potential.weights).model_dump()
 
 
 def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
@@ -232,7 +233,8 @@ def _trajectory(ctx: Context, phase: Phase, generation: int, segment: int,
 
 
 # --- progress in state.json ------------------------------------------------------------------
-def _progress(ctx: Context) -> dict:
+def learning_progress(ctx: Context) -> dict:
+    """The learning loop's progress from state.json, with defaults for a fresh run."""
     defaults = {"phase": 0, "md_fs_without_break": 0.0, "walker_fs_without_break": [],
                 "breaks": 0, "breaks_in_phase": 0,
                 "segments": 0, "stuck": 0, "generations": {}, "converged_phases": {}}

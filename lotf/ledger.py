@@ -93,6 +93,20 @@ class Ledger:
             wall_time=float(wall_time), source=source, oracle_id=oracle_id,
         )
 
+    def record_imported(self, atoms: Atoms, oracle_fingerprint: str, source: str,
+                        origin: str) -> bool:
+        """Enter labels computed elsewhere (no call here: attempts 0) unless the ledger has
+        them already; `origin` says where from. Returns whether a row was added."""
+        key = content_key(atoms, oracle_fingerprint)
+        if key in self:
+            return False
+        results = atoms.calc.results
+        self.record(key, atoms, status=OK, attempts=0, wall_time=0.0, oracle={"origin": origin},
+                    oracle_id=oracle_id(oracle_fingerprint), source=source,
+                    energy=results["energy"], forces=results["forces"],
+                    stress=results.get("stress"))
+        return True
+
     def labelled(self, oracle_id: str | None = None, exclude: tuple[str, ...] = ()
                  ) -> list[Atoms]:
         """Successfully labelled configurations (of one oracle if given, not from the sources

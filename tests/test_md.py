@@ -98,11 +98,11 @@ def test_an_error_in_the_potential_stops_the_run_loudly(broad):
     class Failing(type(broad)):
         calls = 0
 
-        def _evaluate(self, atoms):
+        def _evaluate(self, atoms, with_basis):
             Failing.calls += 1
             if Failing.calls > 30:
                 raise RuntimeError("out of memory in the basis")
-            return super()._evaluate(atoms)
+            return super()._evaluate(atoms, with_basis)
 
     failing = Failing(broad.data, broad.species, broad.level, broad.active_set)
     with pytest.raises(CallbackError, match="out of memory in the basis"):
@@ -111,8 +111,8 @@ def test_an_error_in_the_potential_stops_the_run_loudly(broad):
 
 def test_an_exploding_cell_halts_as_an_extrapolation(broad):
     class Exploding(type(broad)):
-        def _evaluate(self, atoms):
-            result = super()._evaluate(atoms)
+        def _evaluate(self, atoms, with_basis):
+            result = super()._evaluate(atoms, with_basis)
             result.forces[0] = [1e5, 0.0, 0.0]  # eV/A: atom 0 leaves the box within steps
             return result
 

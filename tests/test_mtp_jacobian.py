@@ -30,7 +30,7 @@ def test_equals_motep_training_mode(potential_and_cell):
     from motep.potentials.mtp.cext.engine import CExtMTPEngine
 
     potential, atoms = potential_and_cell
-    ours = potential.evaluate(atoms).basis
+    ours, _ = potential.basis_rows([atoms], "neighbourhood")
     engine = CExtMTPEngine(potential.data, mode="train")
     engine.calculate(atoms)
     reference = engine.jac_energies(atoms).parameters.T
@@ -40,7 +40,7 @@ def test_equals_motep_training_mode(potential_and_cell):
 
 def test_equals_finite_differences_of_site_energies(potential_and_cell):
     potential, atoms = potential_and_cell
-    jacobian = potential.evaluate(atoms).basis
+    jacobian, _ = potential.basis_rows([atoms], "neighbourhood")
     data = potential.data
     moments, species = data.alpha_scalar_moments, data.species_count
     radial = data.radial_coeffs

@@ -26,7 +26,8 @@ class Evaluation:
     energy: float
     forces: np.ndarray
     stress: np.ndarray | None
-    basis: np.ndarray = field(repr=False)  # (atoms, parameters): d(site energy)/d(parameter)
+    basis: np.ndarray | None = field(default=None, repr=False)  # (atoms, parameters):
+    # d(site energy)/d(parameter), computed only when asked for (grades, active sets)
     grade: float | None = None
     atom_grades: np.ndarray | None = None
 
@@ -55,8 +56,8 @@ class Potential(ABC):
         """Shortest distance (Å) the radial basis is defined for; closer atoms are extrapolation."""
 
     @abstractmethod
-    def _evaluate(self, atoms: Atoms) -> Evaluation:
-        """Energy, forces, stress and per-atom basis, without grades."""
+    def _evaluate(self, atoms: Atoms, with_basis: bool) -> Evaluation:
+        """Energy, forces, stress and, if `with_basis`, the per-atom basis; no grades."""
 
     @abstractmethod
     def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
@@ -77,7 +78,7 @@ class Potential(ABC):
         if not np.isin(atoms.numbers, self._numbers).all():  # vectorised: this runs every MD step
             unknown = set(atoms.get_chemical_symbols()) - set(self.species)
             raise ValueError(f"species {sorted(unknown)} are not in the potential's {self.species}")
-        result = self._evaluate(atoms)
+        result = self._evaluate(atoms, with_basis=self.active_set is not None)
         if self.active_set is not None:
             if self.active_set.mode == "configuration":
                 result.grade = float(self.active_set.grades(result.basis.sum(axis=0))[0])
@@ -90,7 +91,7 @@ class Potential(ABC):
         """Basis rows of the structures and, for each row, the index of its structure."""
         rows, owners = [], []
         for index, atoms in enumerate(structures):
-            basis = self._evaluate(atoms).basis
+            basis = self._evaluate(atoms, with_basis=True).basis
             rows.append(basis.sum(axis=0, keepdims=True) if mode == "configuration" else basis)
             owners.append(np.full(len(rows[-1]), index))
         return np.vstack(rows), np.concatenate(owners)
@@ -112,7 +113,7 @@ class Potential(ABC):
         """RMSE against the structures' labels: energy meV/atom, forces eV/Å, stress GPa."""
         energy, forces, stress = [], [], []
         for atoms in structures:
-            result = self._evaluate(atoms)
+            result = self._evaluate(atoms, with_basis=False)
             energy.append((result.energy - atoms.get_potential_energy()) / len(atoms))
             forces.append((result.forces - atoms.get_forces()).ravel())
             reference = atoms.calc.results.get("stress") if atoms.calc is not None else None

@@ -82,19 +82,17 @@ class MotepMTP(Potential):
             self._jacobian = SiteEnergyJacobian(self.data)
         return self._engine
 
-    def _evaluate(self, atoms: Atoms) -> Evaluation:
+    def _evaluate(self, atoms: Atoms, with_basis: bool) -> Evaluation:
         engine = self._engine_for_run()
         results = engine.calculate(atoms)
         stress = np.array(results["stress"]) if atoms.cell.rank == 3 else None
-        # the engine's own neighbour list (private in motep 0.2.0, which setup.cfg pins)
-        itypes = np.argmax(atoms.numbers[:, None] == self._numbers, axis=1)
-        jacobian = self._jacobian(itypes, engine._neighbors, engine._get_interatomic_vectors(atoms))
-        return Evaluation(
-            energy=float(results["energy"]),
-            forces=np.array(results["forces"]),
-            stress=stress,
-            basis=jacobian,
-        )
+        basis = None
+        if with_basis:  # on the engine's own neighbour list (private in the pinned motep 0.2.0)
+            itypes = np.argmax(atoms.numbers[:, None] == self._numbers, axis=1)
+            basis = self._jacobian(itypes, engine._neighbors,
+                                   engine._get_interatomic_vectors(atoms))
+        return Evaluation(energy=float(results["energy"]), forces=np.array(results["forces"]),
+                          stress=stress, basis=basis)
 
     def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
         """Level-2 + least squares, bounded L-BFGS over all coefficients, least squares again."""

@@ -6,20 +6,12 @@ the campaign's `stages:` list names them, and `lotf validate` knows them all.
 
 from collections.abc import Callable
 
+from lotf.registry import registrar
 from lotf.stages.context import Context
 
 Stage = Callable[[Context], dict]
 STAGES: dict[str, Stage] = {}
+register_stage = registrar(STAGES)  # @register_stage("name") on a stage function
 
 
-def register_stage(name: str) -> Callable[[Stage], Stage]:
-    """Decorator: make a stage function available under `name`."""
-
-    def add(function: Stage) -> Stage:
-        STAGES[name] = function
-        return function
-
-    return add
-
-
-from lotf.stages import bootstrap, learn, validate  # noqa: E402,F401  (they register themselves)
+from lotf.stages import bootstrap, consolidate, learn, validate  # noqa: E402,F401  (they register themselves)

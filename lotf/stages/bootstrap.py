@@ -16,9 +16,10 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from lotf.config import ImportBootstrap, MDBootstrap, RattleBootstrap
 from lotf.errors import StageFailed
 from lotf.labelling import LabelReport, label
-from lotf.ledger import MD_STEP, OK, content_key, oracle_id
+from lotf.ledger import MD_STEP, OK, content_key
 from lotf.log import logger, track
 from lotf.oracle import OraclePool, fingerprint
+from lotf.registry import registrar
 from lotf.stages import register_stage
 from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
@@ -28,16 +29,7 @@ LANGEVIN_DAMPING_FS = 100.0  # thermostat time constant of the oracle MD
 
 Method = Callable[[Context], dict]
 METHODS: dict[type, Method] = {}
-
-
-def bootstrap_method(spec_type: type) -> Callable[[Method], Method]:
-    """Decorator: the bootstrap function for campaigns whose `bootstrap:` is a `spec_type`."""
-
-    def add(function: Method) -> Method:
-        METHODS[spec_type] = function
-        return function
-
-    return add
+bootstrap_method = registrar(METHODS)  # @bootstrap_method(SpecModel) on a bootstrap function
 
 
 @register_stage("bootstrap")
@@ -179,17 +171,11 @@ def import_labels(ctx: Context) -> dict:
         frames = source.read(config.system.species)
         for atoms in frames:
             report.requested += 1
-            key = content_key(atoms, key_of)
-            if key in ctx.ledger:
+            if ctx.ledger.record_imported(atoms, key_of, f"import:{source.file.name}",
+                                          str(source.file)):
+                report.labelled += 1
+            else:
                 report.cached += 1
-                continue
-            results = atoms.calc.results
-            ctx.ledger.record(key, atoms, status=OK, attempts=0, wall_time=0.0,
-                              oracle={"imported_from": str(source.file)},
-                              oracle_id=oracle_id(key_of), source=f"import:{source.file.name}",
-                              energy=results["energy"], forces=results["forces"],
-                              stress=results.get("stress"))
-            report.labelled += 1
         logger.info("bootstrap: %d frames from %s", len(frames), source.file)
     logger.info("bootstrap: %d imported, %d already in the ledger", report.labelled,
                 report.cached)
