@@ -1,0 +1,1 @@
+"""Analyses of trajectories and their results, each carrying its uncertainty."""
