@@ -341,6 +341,27 @@ class Consolidate(Strict):
         return found
 
 
+class Diffusion(Strict):
+    """Tracer diffusion of one species at fixed cell over a temperature ladder, each run under
+    grade watch (a break retrains and the run starts again), then a weighted Arrhenius fit."""
+
+    species: Species = "Li"
+    temperatures: list[PositiveFloat] = Field(min_length=2, description="K, run in this order")
+    production: TimeFs = Field(description="clean MD per temperature (and per walker) analysed")
+    length: TimeFs = Field(5000.0, description="MD segment")
+    timestep: TimeFs = 2.0
+    hop_length: PositiveFloat = Field(2.5, description="Å between sites, for N_eff")
+    window: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="fit window in ps; default 10-50 % of the production run")
+    conductivity_at: PositiveFloat = Field(300.0, description="K, for the extrapolated σ")
+
+    def phases(self) -> list[Phase]:
+        """One NVT learning phase per temperature, converged after `production` clean."""
+        return [Phase(name=f"diffusion-{t:g}K", ensemble="nvt", temperature=t,
+                      timestep=f"{self.timestep!r} fs", length=f"{self.length!r} fs",
+                      converge_after=f"{self.production!r} fs") for t in self.temperatures]
+
+
 class Validation(Strict):
     """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
 
@@ -368,6 +389,7 @@ class Campaign(Strict):
     md: MD = MD()
     validation: Validation = Validation()
     consolidate: Consolidate | None = None
+    diffusion: Diffusion | None = None
     stages: list[Annotated[str, AfterValidator(_known_stage)]] = Field(
         default_factory=lambda: ["bootstrap"], min_length=1
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
 from lotf.config import Campaign, Phase
@@ -34,17 +35,20 @@ from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
 MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen
+COLLISION_FRACTION = 0.5  # pairs closer than this fraction of their covalent radii have collided
 STUCK_LIMIT = 5  # breaks in a row that add no new label before giving up
 
 
-def run_learning(ctx: Context) -> dict:
-    """Run every MD phase of the campaign to convergence; return a summary for the state."""
-    config = ctx.config
+def run_learning(ctx: Context, phases: list[Phase] | None = None) -> dict:
+    """Run the MD phases (default: the campaign's) to convergence, in order, resuming after
+    those already converged; return a summary for the state. Later stages append phases of
+    their own (e.g. the diffusion temperatures), which then learn like any other."""
+    phases = ctx.config.md.phases if phases is None else phases
     progress = learning_progress(ctx)
-    for index, phase in enumerate(config.md.phases):
+    for index, phase in enumerate(phases):
         if index < progress["phase"]:
             continue
-        _learn_phase(ctx, index, phase, progress)
+        _learn_phase(ctx, phases, index, progress)
         progress["converged_phases"][phase.name] = progress["md_fs_without_break"] / 1000.0
         progress.update(phase=index + 1, md_fs_without_break=0.0, walker_fs_without_break=[],
                         stuck=0, breaks_in_phase=0)
@@ -58,8 +62,8 @@ def run_learning(ctx: Context) -> dict:
 
 
 # --- one phase ---------------------------------------------------------------------------------
-def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None:
-    config = ctx.config
+def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) -> None:
+    config, phase = ctx.config, phases[index]
     converge_fs = phase.converge_after or config.active_learning.converge_after
     walkers = config.active_learning.walkers
     clean = progress["walker_fs_without_break"]
@@ -72,7 +76,7 @@ def _learn_phase(ctx: Context, index: int, phase: Phase, progress: dict) -> None
         generation, potential = current_generation(ctx, phase, progress)
         walker = int(np.argmin(clean))
         restart_file = ctx.run.structures / f"restart-{phase.name}-walker-{walker}.extxyz"
-        start = _restart(ctx, index, walker)
+        start = _restart(ctx, phases[: index + 1], walker)
         steps = max(1, round(min(phase.length, converge_fs - clean[walker]) / phase.timestep))
         segment = progress["segments"]
         logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%.1f ps without a "
@@ -106,12 +110,11 @@ def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
               result: MDResult, progress: dict) -> None:
     """Select and save the selection, record the break, then label (training follows)."""
     selected_file = ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
-    # a frame with atoms closer than min_dist is the debris of an exploding step: never label it
-    candidates = [atoms for atoms in result.candidates
-                  if shortest_distance([atoms], potential.cutoff) >= potential.min_dist]
+    candidates = [atoms for atoms in result.candidates if not _unphysical(ctx, atoms)]
     if len(candidates) < len(result.candidates):
-        logger.info("  %d candidates dropped: atoms closer than min_dist %.2f Å",
-                    len(result.candidates) - len(candidates), potential.min_dist)
+        logger.info("  %d candidates dropped: atoms collided (closer than %.2f x their covalent "
+                    "radii, or than potential.min_dist)",
+                    len(result.candidates) - len(candidates), COLLISION_FRACTION)
     chosen = potential.select(candidates, ctx.config.active_learning.max_new) if candidates else []
     selected = write_structures(selected_file, [candidates[i] for i in chosen])
     progress["breaks"] += 1
@@ -161,10 +164,8 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
     if not data:
         raise StageFailed("no labelled data to train on: run the bootstrap stage first")
     settings = config.potential
-    if "min_dist" not in progress:  # fixed for the campaign: from the config or the first data
-        progress["min_dist"] = settings.min_dist or \
-            MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
-    min_dist = progress["min_dist"]
+    # the radial basis must cover every labelled distance (collisions are never labelled)
+    min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
     potential = create(config.system.species, level=settings.level, cutoff=settings.cutoff,
                        min_dist=min_dist, radial_basis_size=settings.radial_basis_size,
                        seed=config.seed + generation, fit_steps=settings.fit_steps)
@@ -180,6 +181,7 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
                 "%.3f eV/Å", generation, len(data), seconds, errors["energy_rmse_mev_per_atom"],
                 errors["forces_rmse_ev_per_a"])
     _record(progress, generation, train_rmse=errors, trained_on=len(data), weights=weights,
+            min_dist=round(min_dist, 4),
             fit_seconds=round(seconds, 1), oracle_calls=ctx.ledger.call_counts()["total"])
     _save_progress(ctx, progress, generation=generation)
     return potential
@@ -188,6 +190,18 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
 def _weights(config: Campaign, phase: Phase | None) -> dict[str, float]:
     """The fit weights of a phase: its own, else the potential's."""
     return ((phase and phase.weights) or config.potential.weights).model_dump()
+
+
+def _unphysical(ctx: Context, atoms: Atoms) -> bool:
+    """The debris of an exploding step: a pair closer than COLLISION_FRACTION of its covalent
+    radii, or than the min_dist the user fixed. Never labelled (the oracle would fail or,
+    worse, answer); hot liquids' close contacts above that are labelled and learned."""
+    radii = covalent_radii[atoms.numbers]
+    first, second, distances = neighbor_list("ijd", atoms, 2 * radii.max())
+    limits = COLLISION_FRACTION * (radii[first] + radii[second])
+    if ctx.config.potential.min_dist is not None:
+        limits = np.maximum(limits, ctx.config.potential.min_dist)
+    return bool(np.any(distances < limits))
 
 
 def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
@@ -213,10 +227,10 @@ def _settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDSet
         dump_every=config.md.dump_every)
 
 
-def _restart(ctx: Context, index: int, walker: int) -> Atoms:
-    """Where a walker's next MD starts: its restart point in this phase, else in the latest
-    phase before, else its initial structure (walker k starts from structure k, cyclically)."""
-    for phase in reversed(ctx.config.md.phases[: index + 1]):
+def _restart(ctx: Context, phases: list[Phase], walker: int) -> Atoms:
+    """Where a walker's next MD starts: its restart point in the last of `phases`, else in the
+    latest phase before, else its initial structure (walker k starts from structure k, cyclically)."""
+    for phase in reversed(phases):
         path = ctx.run.structures / f"restart-{phase.name}-walker-{walker}.extxyz"
         if path.is_file():
             return read_structures(path)[-1]

@@ -1,0 +1,161 @@
+"""The `diffusion` stage: tracer D over a temperature ladder, and the weighted Arrhenius fit.
+
+Each temperature is an NVT learning phase at the cell of the last MD phase: it runs until
+`production` of MD passes without a break (a break retrains, as in `learn`), and the clean
+trajectory of its final potential is analysed, one replica per walker. Writes `diffusion` in
+results.json and the figures diffusion-arrhenius.png and diffusion-msd.png.
+"""
+
+import numpy as np
+from ase import Atoms
+
+from lotf.analysis.arrhenius import ArrheniusFit, conductivity, fit_arrhenius
+from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
+from lotf.analysis.msd import MSD, msd, remove_drift, unwrap
+from lotf.config import Phase
+from lotf.errors import StageFailed, UserError
+from lotf.learn import run_learning
+from lotf.log import logger
+from lotf.report import add_result, figure_path
+from lotf.stages import register_stage
+from lotf.stages.context import Context
+from lotf.store import read_structures
+
+MIN_HOPS = 1.0  # below this many effective hops a temperature shows no diffusion to fit
+
+
+@register_stage("diffusion")
+def diffusion(ctx: Context) -> dict:
+    spec = ctx.config.diffusion
+    if spec is None:
+        raise UserError("the diffusion stage needs a `diffusion:` section (temperatures, "
+                        "production)")
+    if not ctx.config.md.dump_every:
+        raise UserError("the diffusion stage analyses trajectories: set md.dump_every above 0")
+    phases = spec.phases()
+    run_learning(ctx, ctx.config.md.phases + phases)
+    frame_ps = ctx.config.md.dump_every * spec.timestep / 1000.0
+    rows, curves = [], {}
+    for phase in phases:
+        replicas = []
+        for frames in _production(ctx, phase):
+            cell = frames[0]  # fixed cell: the carrier density of every temperature
+            carriers = cell.get_chemical_symbols().count(spec.species) / cell.get_volume()
+            result = _msd(frames, spec.species, frame_ps)
+            replicas.append(tracer_diffusivity(result, "total", spec.hop_length, spec.window))
+            curves.setdefault(phase.temperature, []).append((result, replicas[-1]))
+        estimate = _combine(replicas)
+        rows.append({"temperature_k": phase.temperature, **estimate.as_dict(),
+                     "replicas": [r.as_dict() for r in replicas]})
+        logger.info("diffusion at %g K: D = %.3g ± %.2g cm²/s (%d replica(s), %.0f effective "
+                    "hops)", phase.temperature, estimate.value, estimate.sigma, len(replicas),
+                    estimate.n_eff)
+    result = {"species": spec.species, "temperatures": rows}
+    usable = [r for r in rows if r["n_eff"] >= MIN_HOPS and r["D_cm2_per_s"] > 0]
+    if len(usable) < 2:
+        raise StageFailed("diffusion: fewer than two temperatures show diffusion to fit "
+                          f"(under {MIN_HOPS:g} effective hops); run longer or hotter")
+    fit = fit_arrhenius([r["temperature_k"] for r in usable], [r["D_cm2_per_s"] for r in usable],
+                        [r["sigma_cm2_per_s"] for r in usable])
+    result["arrhenius"] = fit.as_dict()
+    result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
+    _figures(ctx, rows, fit, curves, spec.conductivity_at)
+    path = add_result(ctx.run, "diffusion", result)
+    extrapolated = result["extrapolated"]
+    logger.info("diffusion: E_a = %.3f ± %.3f eV; at %g K D = %.3g cm²/s, σ = %.3g ± %.2g S/cm; "
+                "%s", fit.activation_energy, fit.activation_energy_se, spec.conductivity_at,
+                extrapolated["D_cm2_per_s"], extrapolated["conductivity_s_per_cm"],
+                extrapolated["conductivity_se_s_per_cm"], path)
+    return {"activation_energy_ev": fit.activation_energy,
+            "activation_energy_se_ev": fit.activation_energy_se}
+
+
+def _production(ctx: Context, phase: Phase) -> list[list[Atoms]]:
+    """Each walker's clean trajectory with the phase's final potential, frames in order."""
+    folder = ctx.run.path / "trajectories" / phase.name
+    files = sorted(folder.glob("gen-*-walker-*.extxyz"))
+    if not files:
+        raise StageFailed(f"diffusion: no trajectory in {folder}")
+    final = max(path.name.split("-")[1] for path in files)
+    walkers = []
+    for walker in range(ctx.config.active_learning.walkers):
+        frames: list[Atoms] = []
+        for path in sorted(folder.glob(f"gen-{final}-*-walker-{walker}.extxyz")):
+            segment = read_structures(path)
+            # a segment starts at the frame the previous one ended on: keep that frame once
+            frames += segment[1:] if frames and segment[0].info.get("step") == 0 else segment
+        if frames:
+            walkers.append(frames)
+    return walkers
+
+
+def _msd(frames: list[Atoms], species: str, frame_ps: float) -> MSD:
+    symbols = np.array(frames[0].get_chemical_symbols())
+    mobile = symbols == species
+    if not mobile.any():
+        raise StageFailed(f"diffusion: no {species} atoms in the trajectory")
+    positions = np.array([atoms.positions for atoms in frames])
+    cells = np.array([atoms.cell.array for atoms in frames])
+    displacements = unwrap(positions, cells)
+    if (~mobile).any():
+        displacements = remove_drift(displacements, ~mobile)
+    return msd(displacements, np.flatnonzero(mobile), frame_ps)
+
+
+def _combine(replicas: list[Diffusivity]) -> Diffusivity:
+    """Replicas combined by their variances; a set without any hop stays at D = 0."""
+    moving = [r for r in replicas if np.isfinite(r.sigma) and r.sigma > 0]
+    if not moving:
+        return Diffusivity(0.0, float("inf"), 0.0, replicas[0].window_ps)
+    return combine(moving)
+
+
+def _extrapolation(fit: ArrheniusFit, carriers: float, temperature: float) -> dict:
+    """D and the Nernst-Einstein σ at `temperature`, for `carriers` per Å³."""
+    value, error = fit.diffusivity(temperature)
+    sigma, sigma_error = conductivity(float(value), float(error), carriers, temperature)
+    return {"temperature_k": temperature, "D_cm2_per_s": float(value),
+            "D_se_cm2_per_s": float(error), "carriers_per_a3": carriers,
+            "conductivity_s_per_cm": sigma, "conductivity_se_s_per_cm": sigma_error,
+            "haven_ratio": 1.0}
+
+
+def _figures(ctx: Context, rows: list[dict], fit: ArrheniusFit, curves: dict,
+             extrapolate_to: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 4))
+    measured = [r for r in rows if r["D_cm2_per_s"] > 0]
+    inverse = [1000.0 / r["temperature_k"] for r in measured]
+    axis.errorbar(inverse, [r["D_cm2_per_s"] for r in measured],
+                  yerr=[r["sigma_cm2_per_s"] for r in measured], fmt="o", capsize=3,
+                  label="MD (He et al. error)")
+    temperatures = np.linspace(extrapolate_to, max(r["temperature_k"] for r in rows), 100)
+    ln_d, se = fit.ln_diffusivity(temperatures)
+    axis.plot(1000.0 / temperatures, np.exp(ln_d), "k-",
+              label=f"E_a = {fit.activation_energy:.3f} ± {fit.activation_energy_se:.3f} eV")
+    axis.fill_between(1000.0 / temperatures, np.exp(ln_d - se), np.exp(ln_d + se), color="k",
+                      alpha=0.15, label="±1 SE (full covariance)")
+    axis.set_yscale("log")
+    axis.set_xlabel("1000 / T (1/K)")
+    axis.set_ylabel("D (cm²/s)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(figure_path(ctx.run, "diffusion-arrhenius"), dpi=120)
+    plt.close(figure)
+
+    figure, axis = plt.subplots(figsize=(5, 4))
+    for temperature, pairs in curves.items():
+        for index, (result, estimate) in enumerate(pairs):
+            line, = axis.plot(result.lag_ps, result.total(), lw=1,
+                              label=f"{temperature:g} K" if index == 0 else None)
+            axis.axvspan(*estimate.window_ps, color=line.get_color(), alpha=0.08)
+    axis.set_xlabel("lag (ps)")
+    axis.set_ylabel("MSD (Å²)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(figure_path(ctx.run, "diffusion-msd"), dpi=120)
+    plt.close(figure)

@@ -1,0 +1,43 @@
+"""The diffusion stage end to end: EMT Cu melted at three temperatures, learned on the fly."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.io import write
+from test_learn import LEARN, _run
+
+from lotf.analysis.arrhenius import fit_arrhenius
+
+from conftest import cu_cells, emt_campaign
+
+DIFFUSION = {"species": "Cu", "temperatures": [2600, 2200, 1900], "production": "3 ps",
+             "length": "1.5 ps", "timestep": "2 fs", "hop_length": 2.5}
+
+
+def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_with_tests):
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
+        **LEARN, "md": {"dump_every": 10, "phases": [LEARN["md"]["phases"][0]]},
+        "diffusion": DIFFUSION, "stages": ["bootstrap", "learn", "diffusion"]})
+    start = cu_cells(1)[0]  # disordered, so that the hot cell is a liquid from the start
+    start.positions += np.random.default_rng(3).normal(0, 0.35, start.positions.shape)
+    write(tmp_path / "cu.extxyz", start)
+    done = _run(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "run" / "results.json").read_text())["diffusion"]
+    rows = result["temperatures"]
+    assert [r["temperature_k"] for r in rows] == [2600, 2200, 1900]
+    for row in rows:  # a liquid: D of order 1e-5..1e-4 cm²/s, its error from N_eff
+        assert 1e-6 < row["D_cm2_per_s"] < 1e-3 and row["n_eff"] > 5
+        assert row["sigma_cm2_per_s"] / row["D_cm2_per_s"] == pytest.approx(
+            3.43 / np.sqrt(row["n_eff"]) + 0.04)
+    # the fit is the weighted fit of exactly these rows (32 atoms for 3 ps: large error bars)
+    refit = fit_arrhenius(*zip(*[(r["temperature_k"], r["D_cm2_per_s"], r["sigma_cm2_per_s"])
+                                 for r in rows], strict=True))
+    fit = result["arrhenius"]
+    assert fit["activation_energy_ev"] == pytest.approx(refit.activation_energy)
+    assert fit["activation_energy_se_ev"] == pytest.approx(refit.activation_energy_se)
+    assert refit.activation_energy_se > 0
+    assert result["extrapolated"]["conductivity_s_per_cm"] > 0
+    for name in ("diffusion-arrhenius", "diffusion-msd"):
+        assert (tmp_path / "run" / "figures" / f"{name}.png").stat().st_size > 10_000
