@@ -19,8 +19,21 @@ def add_result(run: RunDir, name: str, result: dict) -> Path:
     return path
 
 
-def figure_path(run: RunDir, name: str) -> Path:
-    """Where a figure goes: figures/<name>.png."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (batch nodes have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(run: RunDir, name: str, figure) -> Path:
+    """Write the figure as figures/<name>.png and release it."""
     path = run.path / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot().close(figure)
     return path

@@ -16,7 +16,7 @@ from lotf.config import Phase
 from lotf.errors import StageFailed, UserError
 from lotf.learn import run_learning
 from lotf.log import logger
-from lotf.report import add_result, figure_path
+from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
 from lotf.stages.context import Context
 from lotf.store import read_structures
@@ -59,7 +59,8 @@ def diffusion(ctx: Context) -> dict:
                         [r["sigma_cm2_per_s"] for r in usable])
     result["arrhenius"] = fit.as_dict()
     result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
-    _figures(ctx, rows, fit, curves, spec.conductivity_at)
+    _arrhenius_figure(ctx, rows, fit, spec.conductivity_at)
+    _msd_figure(ctx, curves)
     path = add_result(ctx.run, "diffusion", result)
     extrapolated = result["extrapolated"]
     logger.info("diffusion: E_a = %.3f ± %.3f eV; at %g K D = %.3g cm²/s, σ = %.3g ± %.2g S/cm; "
@@ -120,17 +121,13 @@ def _extrapolation(fit: ArrheniusFit, carriers: float, temperature: float) -> di
             "haven_ratio": 1.0}
 
 
-def _figures(ctx: Context, rows: list[dict], fit: ArrheniusFit, curves: dict,
-             extrapolate_to: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 4))
+def _arrhenius_figure(ctx: Context, rows: list[dict], fit: ArrheniusFit,
+                      extrapolate_to: float) -> None:
+    """D against 1000/T with error bars, the weighted fit and its ±1 SE band down to T."""
+    figure, axis = pyplot().subplots(figsize=(5, 4))
     measured = [r for r in rows if r["D_cm2_per_s"] > 0]
-    inverse = [1000.0 / r["temperature_k"] for r in measured]
-    axis.errorbar(inverse, [r["D_cm2_per_s"] for r in measured],
+    axis.errorbar([1000.0 / r["temperature_k"] for r in measured],
+                  [r["D_cm2_per_s"] for r in measured],
                   yerr=[r["sigma_cm2_per_s"] for r in measured], fmt="o", capsize=3,
                   label="MD (He et al. error)")
     temperatures = np.linspace(extrapolate_to, max(r["temperature_k"] for r in rows), 100)
@@ -139,23 +136,19 @@ def _figures(ctx: Context, rows: list[dict], fit: ArrheniusFit, curves: dict,
               label=f"E_a = {fit.activation_energy:.3f} ± {fit.activation_energy_se:.3f} eV")
     axis.fill_between(1000.0 / temperatures, np.exp(ln_d - se), np.exp(ln_d + se), color="k",
                       alpha=0.15, label="±1 SE (full covariance)")
-    axis.set_yscale("log")
-    axis.set_xlabel("1000 / T (1/K)")
-    axis.set_ylabel("D (cm²/s)")
+    axis.set(yscale="log", xlabel="1000 / T (1/K)", ylabel="D (cm²/s)")
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(figure_path(ctx.run, "diffusion-arrhenius"), dpi=120)
-    plt.close(figure)
+    save_figure(ctx.run, "diffusion-arrhenius", figure)
 
-    figure, axis = plt.subplots(figsize=(5, 4))
+
+def _msd_figure(ctx: Context, curves: dict) -> None:
+    """Each replica's MSD against lag, its fit window shaded."""
+    figure, axis = pyplot().subplots(figsize=(5, 4))
     for temperature, pairs in curves.items():
         for index, (result, estimate) in enumerate(pairs):
             line, = axis.plot(result.lag_ps, result.total(), lw=1,
                               label=f"{temperature:g} K" if index == 0 else None)
             axis.axvspan(*estimate.window_ps, color=line.get_color(), alpha=0.08)
-    axis.set_xlabel("lag (ps)")
-    axis.set_ylabel("MSD (Å²)")
+    axis.set(xlabel="lag (ps)", ylabel="MSD (Å²)")
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(figure_path(ctx.run, "diffusion-msd"), dpi=120)
-    plt.close(figure)
+    save_figure(ctx.run, "diffusion-msd", figure)

@@ -13,7 +13,7 @@ from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
 from lotf.oracle import fingerprint
 from lotf.potential import load
-from lotf.report import add_result, figure_path
+from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
 from lotf.stages.context import Context
 from lotf.store import read_structures
@@ -74,12 +74,7 @@ def _errors(energy: np.ndarray, forces: np.ndarray) -> dict:
 
 
 def _parity_plot(ctx: Context, energy: np.ndarray, forces: np.ndarray, result: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    figure, axes = pyplot().subplots(1, 2, figsize=(9, 4.2))
     for axis, (data, name, unit, mae) in zip(axes, [
             (energy, "energy", "eV/atom", f"{result['energy_mae_mev_per_atom']:.1f} meV/atom"),
             (forces, "force components", "eV/Å", f"{result['forces_mae_ev_per_a']:.3f} eV/Å")], strict=True):
@@ -89,6 +84,4 @@ def _parity_plot(ctx: Context, energy: np.ndarray, forces: np.ndarray, result: d
         axis.set_xlabel(f"oracle {name} ({unit})")
         axis.set_ylabel(f"MTP {name} ({unit})")
         axis.set_title(f"MAE {mae}")
-    figure.tight_layout()
-    figure.savefig(figure_path(ctx.run, "validation-parity"), dpi=120)
-    plt.close(figure)
+    save_figure(ctx.run, "validation-parity", figure)
