@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 from ase.io import write
-from test_learn import LEARN, _run
 
 from lotf.analysis.arrhenius import fit_arrhenius
 
 from conftest import cu_cells, emt_campaign
+from test_learn import LEARN, _run
 
 DIFFUSION = {"species": "Cu", "temperatures": [2600, 2200, 1900], "production": "3 ps",
              "length": "1.5 ps", "timestep": "2 fs", "hop_length": 2.5}
