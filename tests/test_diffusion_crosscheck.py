@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lotf.analysis.diffusion import tracer_diffusivity
-from lotf.analysis.msd import msd, remove_drift, unwrap
+from lotf.analysis.msd import displacements, msd
 
 from test_diffusion import DT, _lattice_walk
 
@@ -22,8 +22,9 @@ def test_msd_and_diffusivity_agree_with_pymatgen():
                   for frame in wrapped]
     theirs = DiffusionAnalyzer.from_structures(structures, "Li", temperature=300,
                                                time_step=DT * 1000, step_skip=1)
-    ours = msd(remove_drift(unwrap(wrapped, np.eye(3) * 20.0), np.arange(ions + hosts) >= ions),
-               np.arange(ions), DT)
+    hosts_mask = np.arange(ions + hosts) >= ions
+    frames = ((positions, lattice.matrix) for positions in wrapped)
+    ours = msd(displacements(frames, ~hosts_mask, framework=hosts_mask), DT)
     lags = np.rint(theirs.dt / (DT * 1000)).astype(int)
     np.testing.assert_allclose(ours.total()[lags], theirs.msd, rtol=1e-6)
     window = (theirs.dt.min() / 1000, theirs.dt.max() / 1000)

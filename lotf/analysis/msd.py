@@ -1,11 +1,12 @@
 """Mean squared displacements from trajectories: unwrapped, drift-corrected, origin-averaged.
 
-Positions are unwrapped by minimum-image steps between frames (or by image flags when a
-LAMMPS dump has them), the mean displacement of the host framework is removed, and the MSD is
-averaged over all time origins with the FFT method, O(F log F) in the number of frames F.
-Atoms are processed in chunks so memory stays bounded for long trajectories.
+Positions are unwrapped by minimum-image steps between frames, frame by frame; the mean
+displacement of the host framework is removed and only the mobile atoms are kept; the MSD is
+averaged over all time origins with the FFT method, O(F log F) in the number of frames F, in
+chunks of atoms so memory stays bounded.
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,47 +28,59 @@ class MSD:
         return self.values["x"] + self.values["y"] + self.values["z"]
 
 
-def unwrap(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Continuous trajectories from wrapped positions (frames, atoms, 3) and cells ((frames,) 3, 3).
+def unwrap_stream(frames: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+    """Continuous positions from (wrapped positions, cell) pairs, one frame at a time.
 
-    Each step is taken as the minimum-image displacement in fractional coordinates of the
-    frame's cell, so frames must be close enough that no atom moves half a cell between them.
+    Each step is the minimum-image displacement in fractional coordinates of the frame's
+    cell, so frames must be close enough that no atom moves half a cell between them.
     """
+    previous = unwrapped = None
+    for positions, cell in frames:
+        fractional = positions @ np.linalg.inv(cell)
+        if unwrapped is None:
+            unwrapped = np.array(positions, dtype=float)
+        else:
+            step = fractional - previous
+            unwrapped = unwrapped + (step - np.round(step)) @ cell
+        previous = fractional
+        yield unwrapped
+
+
+def unwrap(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Continuous trajectories (frames, atoms, 3) from wrapped ones and cells ((frames,) 3, 3)."""
     cells = np.broadcast_to(cells, (len(positions), 3, 3))
-    inverse = np.linalg.inv(cells)
-    fractional = np.einsum("fai,fij->faj", positions, inverse)
-    steps = np.diff(fractional, axis=0)
-    steps -= np.round(steps)
-    cartesian_steps = np.einsum("faj,fji->fai", steps, cells[1:])
-    unwrapped = np.empty_like(positions, dtype=float)
-    unwrapped[0] = positions[0]
-    np.cumsum(cartesian_steps, axis=0, out=unwrapped[1:])
-    unwrapped[1:] += positions[0]
-    return unwrapped
+    return np.stack(list(unwrap_stream(zip(positions, cells, strict=True))))
 
 
-def from_images(positions: np.ndarray, images: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Unwrapped positions from wrapped ones and integer image flags (LAMMPS ix iy iz)."""
-    cells = np.broadcast_to(cells, (len(positions), 3, 3))
-    return positions + np.einsum("faj,fji->fai", images, cells)
+def displacements(frames: Iterable[tuple[np.ndarray, np.ndarray]], mobile: np.ndarray,
+                  framework: np.ndarray | None = None) -> np.ndarray:
+    """(frames, mobile atoms, 3) unwrapped positions of the `mobile` atoms (a mask) relative
+    to the mean displacement of the `framework` atoms (a mask; None: no drift correction).
+
+    Frames are (positions, cell) pairs read one at a time: memory grows with the mobile atoms
+    only, so long trajectories of large cells stay within bounds.
+    """
+    kept, origin = [], None
+    for unwrapped in unwrap_stream(frames):
+        if framework is None or not framework.any():
+            kept.append(unwrapped[mobile])
+            continue
+        centre = unwrapped[framework].mean(axis=0)
+        origin = centre if origin is None else origin
+        kept.append(unwrapped[mobile] - (centre - origin))
+    if not kept:
+        raise ValueError("no frames to take displacements from")
+    return np.stack(kept)
 
 
-def remove_drift(unwrapped: np.ndarray, framework: np.ndarray) -> np.ndarray:
-    """Displacements relative to the mean displacement of the `framework` atoms (a mask)."""
-    if not framework.any():
-        raise ValueError("no framework atoms to take the drift from")
-    drift = unwrapped[:, framework].mean(axis=1) - unwrapped[0, framework].mean(axis=0)
-    return unwrapped - drift[:, None, :]
-
-
-def msd(unwrapped: np.ndarray, atoms: np.ndarray, timestep_ps: float,
+def msd(selected: np.ndarray, timestep_ps: float,
         directions: dict[str, np.ndarray] | None = None) -> MSD:
-    """Origin-averaged MSD of the `atoms` (indices or mask) along x, y, z and any `directions`.
+    """Origin-averaged MSD of continuous trajectories (frames, atoms, 3) along x, y, z and any
+    `directions`.
 
     `timestep_ps` is the time between frames. A direction is projected on its unit vector,
     e.g. {"normal": [0, 0, 1]} for an interface normal to c.
     """
-    selected = unwrapped[:, atoms]
     frames, count = selected.shape[:2]
     axes = {"x": np.array([1.0, 0, 0]), "y": np.array([0, 1.0, 0]), "z": np.array([0, 0, 1.0])}
     for name, vector in (directions or {}).items():

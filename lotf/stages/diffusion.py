@@ -11,7 +11,7 @@ from ase import Atoms
 
 from lotf.analysis.arrhenius import ArrheniusFit, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
-from lotf.analysis.msd import MSD, msd, remove_drift, unwrap
+from lotf.analysis.msd import MSD, displacements, msd
 from lotf.config import Phase
 from lotf.errors import StageFailed, UserError
 from lotf.learn import run_learning
@@ -91,16 +91,11 @@ def _production(ctx: Context, phase: Phase) -> list[list[Atoms]]:
 
 
 def _msd(frames: list[Atoms], species: str, frame_ps: float) -> MSD:
-    symbols = np.array(frames[0].get_chemical_symbols())
-    mobile = symbols == species
+    mobile = np.array(frames[0].get_chemical_symbols()) == species
     if not mobile.any():
         raise StageFailed(f"diffusion: no {species} atoms in the trajectory")
-    positions = np.array([atoms.positions for atoms in frames])
-    cells = np.array([atoms.cell.array for atoms in frames])
-    displacements = unwrap(positions, cells)
-    if (~mobile).any():
-        displacements = remove_drift(displacements, ~mobile)
-    return msd(displacements, np.flatnonzero(mobile), frame_ps)
+    pairs = ((atoms.positions, atoms.cell.array) for atoms in frames)
+    return msd(displacements(pairs, mobile, framework=~mobile), frame_ps)
 
 
 def _combine(replicas: list[Diffusivity]) -> Diffusivity:
