@@ -57,7 +57,9 @@ class Ledger:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._db = ase.db.connect(str(self.path), type="db", append=True)
+        # no ASE lock file: a SIGKILL during a write leaves it behind and every later run waits
+        # on it forever. SQLite locks itself, and the run directory's lock admits one writer.
+        self._db = ase.db.connect(str(self.path), type="db", append=True, use_lock_file=False)
         self._ids: dict[str, int] = {
             row.key: row.id for row in self._db.select(include_data=False) if "key" in row
         }

@@ -72,3 +72,19 @@ def test_overwrite_keeps_one_row(tmp_path):
 
     rows = list(ase.db.connect(tmp_path / "ledger.db").select())
     assert len(rows) == 1 and rows[0].status == OK and rows[0].energy == pytest.approx(1.0)
+
+
+def test_a_lock_file_left_by_a_killed_writer_does_not_block(tmp_path):
+    """ASE's db lock file, left behind by a SIGKILL during a write, once hung every resume."""
+    import subprocess
+    import sys
+
+    (tmp_path / "ledger.db.lock").write_text("")
+    script = (f"from lotf.ledger import Ledger\nfrom ase.build import bulk\n"
+              f"Ledger({str(tmp_path / 'ledger.db')!r}).record('k', bulk('Cu'), status='ok', "
+              f"attempts=1, wall_time=0, oracle={{}}, oracle_id='o', source='t', energy=1.0, "
+              f"forces=[[0.0, 0.0, 0.0]])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert len(Ledger(tmp_path / "ledger.db")) == 1
