@@ -238,6 +238,19 @@ def _restart(ctx: Context, phases: list[Phase], walker: int) -> Atoms:
     return initial[walker % len(initial)]
 
 
+def final_trajectories(ctx: Context, phase: str, walker: int | None = None
+                       ) -> tuple[int | None, list[Path]]:
+    """The last generation that ran MD in `phase` and its trajectory files in segment order
+    (of one walker if given): the phase's converged, clean run. (None, []) if there is none."""
+    folder = ctx.run.path / "trajectories" / phase
+    generations = {int(path.name.split("-")[1]) for path in folder.glob("gen-*.extxyz")}
+    if not generations:
+        return None, []
+    final = max(generations)
+    who = "*" if walker is None else str(walker)
+    return final, sorted(folder.glob(f"gen-{final:04d}-*-walker-{who}.extxyz"))
+
+
 def _trajectory(ctx: Context, phase: Phase, generation: int, segment: int,
                 walker: int) -> Path | None:
     if not ctx.config.md.dump_every:

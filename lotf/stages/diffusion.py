@@ -14,7 +14,7 @@ from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.msd import MSD, displacements, msd
 from lotf.config import Phase
 from lotf.errors import StageFailed, UserError
-from lotf.learn import run_learning
+from lotf.learn import final_trajectories, run_learning
 from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
@@ -73,20 +73,17 @@ def diffusion(ctx: Context) -> dict:
 
 def _production(ctx: Context, phase: Phase) -> list[list[Atoms]]:
     """Each walker's clean trajectory with the phase's final potential, frames in order."""
-    folder = ctx.run.path / "trajectories" / phase.name
-    files = sorted(folder.glob("gen-*-walker-*.extxyz"))
-    if not files:
-        raise StageFailed(f"diffusion: no trajectory in {folder}")
-    final = max(path.name.split("-")[1] for path in files)
     walkers = []
     for walker in range(ctx.config.active_learning.walkers):
         frames: list[Atoms] = []
-        for path in sorted(folder.glob(f"gen-{final}-*-walker-{walker}.extxyz")):
+        for path in final_trajectories(ctx, phase.name, walker)[1]:
             segment = read_structures(path)
             # a segment starts at the frame the previous one ended on: keep that frame once
             frames += segment[1:] if frames and segment[0].info.get("step") == 0 else segment
         if frames:
             walkers.append(frames)
+    if not walkers:
+        raise StageFailed(f"diffusion: no trajectory of phase {phase.name}")
     return walkers
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from lotf.errors import StageFailed
 from lotf.labelling import label
+from lotf.learn import final_trajectories
 from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
 from lotf.oracle import fingerprint
@@ -19,24 +20,22 @@ from lotf.stages.context import Context
 from lotf.store import read_structures
 
 
-def _frames(ctx: Context, generation: int) -> list:
-    phase = ctx.config.md.phases[-1].name
-    files = sorted((ctx.run.path / "trajectories" / phase).glob(f"gen-{generation:04d}-*.extxyz"))
+def _frames(ctx: Context, files: list) -> list:
+    """Frames sampled evenly from the trajectory files."""
     frames = [atoms for path in files for atoms in read_structures(path)]
-    if not frames:
-        raise StageFailed(f"validate: no trajectory of generation {generation} in phase {phase} "
-                          "(set md.dump_every above 0 and run the learn stage)")
     picks = np.unique(np.linspace(0, len(frames) - 1, ctx.config.validation.frames).round())
     return [frames[int(i)] for i in picks]
 
 
 @register_stage("validate")
 def validate(ctx: Context) -> dict:
-    generation = ctx.run.latest_generation()
-    if generation is None:
-        raise StageFailed("validate: no potential yet; run the learn stage first")
+    phase = ctx.config.md.phases[-1].name if ctx.config.md.phases else None
+    generation, files = final_trajectories(ctx, phase) if phase else (None, [])
+    if generation is None or not files:
+        raise StageFailed(f"validate: no trajectory of the last MD phase ({phase}) yet: run the "
+                          "learn stage with md.dump_every above 0")
     potential = load(ctx.run.generation_dir(generation))
-    frames = _frames(ctx, generation)
+    frames = _frames(ctx, files)
     for atoms in frames:
         atoms.calc = None
     label(frames, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, VALIDATION)
