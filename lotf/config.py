@@ -354,6 +354,16 @@ class Diffusion(Strict):
     window: tuple[PositiveFloat, PositiveFloat] | None = Field(
         None, description="fit window in ps; default 10-50 % of the production run")
     conductivity_at: PositiveFloat = Field(300.0, description="K, for the extrapolated σ")
+    directions: dict[str, tuple[float, float, float]] = Field(
+        default_factory=dict, description="named directions for 1D D, e.g. {normal: [0, 0, 1]}")
+
+    @field_validator("directions")
+    @classmethod
+    def _nonzero(cls, directions: dict) -> dict:
+        for name, vector in directions.items():
+            if name in ("total", "x", "y", "z") or not any(vector):
+                raise ValueError(f"direction '{name}' needs a new name and a nonzero vector")
+        return directions
 
     def phases(self) -> list[Phase]:
         """One NVT learning phase per temperature, converged after `production` clean."""

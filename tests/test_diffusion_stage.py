@@ -12,7 +12,8 @@ from conftest import cu_cells, emt_campaign
 from test_learn import LEARN, _run
 
 DIFFUSION = {"species": "Cu", "temperatures": [2600, 2200, 1900], "production": "3 ps",
-             "length": "1.5 ps", "timestep": "2 fs", "hop_length": 2.5}
+             "length": "1.5 ps", "timestep": "2 fs", "hop_length": 2.5,
+             "directions": {"normal": [0, 0, 1]}}
 
 
 def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_with_tests):
@@ -39,5 +40,11 @@ def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_
     assert fit["activation_energy_se_ev"] == pytest.approx(refit.activation_energy_se)
     assert refit.activation_energy_se > 0
     assert result["extrapolated"]["conductivity_s_per_cm"] > 0
+    # along one direction of an isotropic liquid: the same D within the combined errors
+    normal = result["directions"]["normal"]
+    for row, along in zip(rows, normal["temperatures"], strict=True):
+        spread = np.hypot(row["sigma_cm2_per_s"], along["sigma_cm2_per_s"])
+        assert abs(along["D_cm2_per_s"] - row["D_cm2_per_s"]) < 2 * spread
+    assert normal["arrhenius"]["activation_energy_se_ev"] > 0
     for name in ("diffusion-arrhenius", "diffusion-msd"):
         assert (tmp_path / "run" / "figures" / f"{name}.png").stat().st_size > 10_000

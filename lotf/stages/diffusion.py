@@ -35,31 +35,41 @@ def diffusion(ctx: Context) -> dict:
     phases = spec.phases()
     run_learning(ctx, ctx.config.md.phases + phases)
     frame_ps = ctx.config.md.dump_every * spec.timestep / 1000.0
-    rows, curves = [], {}
+    projections = ["total", *spec.directions]
+    rows: dict[str, list[dict]] = {name: [] for name in projections}
+    curves: dict = {}
     for phase in phases:
-        replicas = []
+        replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
         for frames in _production(ctx, phase):
             cell = frames[0]  # fixed cell: the carrier density of every temperature
             carriers = cell.get_chemical_symbols().count(spec.species) / cell.get_volume()
-            result = _msd(frames, spec.species, frame_ps)
-            replicas.append(tracer_diffusivity(result, "total", spec.hop_length, spec.window))
-            curves.setdefault(phase.temperature, []).append((result, replicas[-1]))
-        estimate = _combine(replicas)
-        rows.append({"temperature_k": phase.temperature, **estimate.as_dict(),
-                     "replicas": [r.as_dict() for r in replicas]})
+            result = _msd(frames, spec.species, frame_ps, spec.directions)
+            for name in projections:
+                replicas[name].append(
+                    tracer_diffusivity(result, name, spec.hop_length, spec.window))
+            curves.setdefault(phase.temperature, []).append((result, replicas["total"][-1]))
+        for name in projections:
+            estimate = _combine(replicas[name])
+            rows[name].append({"temperature_k": phase.temperature, **estimate.as_dict(),
+                               "replicas": [r.as_dict() for r in replicas[name]]})
+        total = rows["total"][-1]
         logger.info("diffusion at %g K: D = %.3g ± %.2g cm²/s (%d replica(s), %.0f effective "
-                    "hops)", phase.temperature, estimate.value, estimate.sigma, len(replicas),
-                    estimate.n_eff)
-    result = {"species": spec.species, "temperatures": rows}
-    usable = [r for r in rows if r["n_eff"] >= MIN_HOPS and r["D_cm2_per_s"] > 0]
-    if len(usable) < 2:
+                    "hops)", phase.temperature, total["D_cm2_per_s"], total["sigma_cm2_per_s"],
+                    len(replicas["total"]), total["n_eff"])
+    fit = _fit(rows["total"])
+    if fit is None:
         raise StageFailed("diffusion: fewer than two temperatures show diffusion to fit "
                           f"(under {MIN_HOPS:g} effective hops); run longer or hotter")
-    fit = fit_arrhenius([r["temperature_k"] for r in usable], [r["D_cm2_per_s"] for r in usable],
-                        [r["sigma_cm2_per_s"] for r in usable])
-    result["arrhenius"] = fit.as_dict()
+    result = {"species": spec.species, "temperatures": rows["total"], "arrhenius": fit.as_dict()}
+    if spec.directions:  # one-dimensional D along each direction, each with its own fit
+        result["directions"] = {}
+        for name in spec.directions:
+            directional = _fit(rows[name])
+            result["directions"][name] = {
+                "vector": list(spec.directions[name]), "temperatures": rows[name],
+                "arrhenius": directional.as_dict() if directional else None}
     result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
-    _arrhenius_figure(ctx, rows, fit, spec.conductivity_at)
+    _arrhenius_figure(ctx, rows["total"], fit, spec.conductivity_at)
     _msd_figure(ctx, curves)
     path = add_result(ctx.run, "diffusion", result)
     extrapolated = result["extrapolated"]
@@ -87,12 +97,21 @@ def _production(ctx: Context, phase: Phase) -> list[list[Atoms]]:
     return walkers
 
 
-def _msd(frames: list[Atoms], species: str, frame_ps: float) -> MSD:
+def _msd(frames: list[Atoms], species: str, frame_ps: float, directions: dict) -> MSD:
     mobile = np.array(frames[0].get_chemical_symbols()) == species
     if not mobile.any():
         raise StageFailed(f"diffusion: no {species} atoms in the trajectory")
     pairs = ((atoms.positions, atoms.cell.array) for atoms in frames)
-    return msd(displacements(pairs, mobile, framework=~mobile), frame_ps)
+    return msd(displacements(pairs, mobile, framework=~mobile), frame_ps, directions)
+
+
+def _fit(rows: list[dict]) -> ArrheniusFit | None:
+    """The weighted fit over the temperatures that show diffusion; None if fewer than two."""
+    usable = [r for r in rows if r["n_eff"] >= MIN_HOPS and r["D_cm2_per_s"] > 0]
+    if len(usable) < 2:
+        return None
+    return fit_arrhenius(*zip(*[(r["temperature_k"], r["D_cm2_per_s"], r["sigma_cm2_per_s"])
+                                for r in usable], strict=True))
 
 
 def _combine(replicas: list[Diffusivity]) -> Diffusivity:
