@@ -341,13 +341,29 @@ class Consolidate(Strict):
         return found
 
 
+def _ladder(value: Any) -> Any:
+    """{start, step, lowest} in K: the descending ladder start, start - step, ... >= lowest."""
+    if not isinstance(value, dict):
+        return value
+    if set(value) != {"start", "step", "lowest"} or not all(
+            isinstance(v, int | float) and v > 0 for v in value.values()):
+        raise ValueError("give a list of temperatures in K, or {start, step, lowest} in K")
+    count = int((value["start"] - value["lowest"]) // value["step"]) + 1
+    return [value["start"] - i * value["step"] for i in range(max(count, 0))]
+
+
 class Diffusion(Strict):
     """Tracer diffusion of one species at fixed cell over a temperature ladder, each run under
-    grade watch (a break retrains and the run starts again), then a weighted Arrhenius fit."""
+    grade watch (a break retrains and the run starts again), then a weighted Arrhenius fit.
+    The ladder stops at the first temperature without a site-to-site hop (the paper's rule)."""
 
     species: Species = "Li"
-    temperatures: list[PositiveFloat] = Field(min_length=2, description="K, run in this order")
+    temperatures: Annotated[list[PositiveFloat], BeforeValidator(_ladder)] = Field(
+        min_length=2, description="K, run in this order; or {start, step, lowest}")
+    stop_without_hops: bool = Field(
+        True, description="skip the rest once a temperature shows under one effective hop")
     production: TimeFs = Field(description="clean MD per temperature (and per walker) analysed")
+    equilibration: DurationFs = Field(0.0, description="clean MD before `production`, not analysed")
     length: TimeFs = Field(5000.0, description="MD segment")
     timestep: TimeFs = 2.0
     hop_length: PositiveFloat = Field(2.5, description="Å between sites, for N_eff")
@@ -366,10 +382,12 @@ class Diffusion(Strict):
         return directions
 
     def phases(self) -> list[Phase]:
-        """One NVT learning phase per temperature, converged after `production` clean."""
+        """One NVT learning phase per temperature, converged after equilibration + production
+        clean."""
         return [Phase(name=f"diffusion-{t:g}K", ensemble="nvt", temperature=t,
                       timestep=f"{self.timestep!r} fs", length=f"{self.length!r} fs",
-                      converge_after=f"{self.production!r} fs") for t in self.temperatures]
+                      converge_after=f"{self.equilibration + self.production!r} fs")
+                for t in self.temperatures]
 
 
 class Validation(Strict):

@@ -11,7 +11,8 @@ from lotf.analysis.arrhenius import fit_arrhenius
 from conftest import cu_cells, emt_campaign
 from test_learn import LEARN, _run
 
-DIFFUSION = {"species": "Cu", "temperatures": [2600, 2200, 1900], "production": "3 ps",
+DIFFUSION = {"species": "Cu", "temperatures": [2600, 2200, 1900, 20, 10, 5], "production": "3 ps",
+             "equilibration": "1 ps",
              "length": "1.5 ps", "timestep": "2 fs", "hop_length": 2.5,
              "directions": {"normal": [0, 0, 1]}}
 
@@ -27,14 +28,20 @@ def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "run" / "results.json").read_text())["diffusion"]
     rows = result["temperatures"]
-    assert [r["temperature_k"] for r in rows] == [2600, 2200, 1900]
-    for row in rows:  # a liquid: D of order 1e-5..1e-4 cm²/s, its error from N_eff
+    # the ladder stops at the first temperature without a hop (10 K; at 20 K the glass quenched
+    # from 1900 K still relaxes), so 5 K never runs
+    assert [r["temperature_k"] for r in rows] == [2600, 2200, 1900, 20, 10]
+    assert rows[-1]["n_eff"] < 1 and not (tmp_path / "run" / "trajectories" / "diffusion-5K").exists()
+    liquid = rows[:3]
+    for row in liquid:  # D of order 1e-5..1e-4 cm²/s, its error from N_eff
         assert 1e-6 < row["D_cm2_per_s"] < 1e-3 and row["n_eff"] > 5
         assert row["sigma_cm2_per_s"] / row["D_cm2_per_s"] == pytest.approx(
             3.43 / np.sqrt(row["n_eff"]) + 0.04)
-    # the fit is the weighted fit of exactly these rows (32 atoms for 3 ps: large error bars)
+    # the fit is the weighted fit of the rows with at least one effective hop
+    moving = [r for r in rows if r["n_eff"] >= 1]
+    assert len(moving) == 4 and rows[-1]["sigma_cm2_per_s"] is None  # no motion: no error bar
     refit = fit_arrhenius(*zip(*[(r["temperature_k"], r["D_cm2_per_s"], r["sigma_cm2_per_s"])
-                                 for r in rows], strict=True))
+                                 for r in moving], strict=True))
     fit = result["arrhenius"]
     assert fit["activation_energy_ev"] == pytest.approx(refit.activation_energy)
     assert fit["activation_energy_se_ev"] == pytest.approx(refit.activation_energy_se)
@@ -42,7 +49,7 @@ def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_
     assert result["extrapolated"]["conductivity_s_per_cm"] > 0
     # along one direction of an isotropic liquid: the same D within the combined errors
     normal = result["directions"]["normal"]
-    for row, along in zip(rows, normal["temperatures"], strict=True):
+    for row, along in zip(liquid, normal["temperatures"][:3], strict=True):
         spread = np.hypot(row["sigma_cm2_per_s"], along["sigma_cm2_per_s"])
         assert abs(along["D_cm2_per_s"] - row["D_cm2_per_s"]) < 2 * spread
     assert normal["arrhenius"]["activation_energy_se_ev"] > 0

@@ -27,7 +27,9 @@ class Diffusivity:
     window_ps: tuple[float, float]
 
     def as_dict(self) -> dict:
-        return {"D_cm2_per_s": self.value, "sigma_cm2_per_s": self.sigma,
+        """For results.json: an unbounded error (no motion seen) is null."""
+        sigma = self.sigma if np.isfinite(self.sigma) else None
+        return {"D_cm2_per_s": self.value, "sigma_cm2_per_s": sigma,
                 "n_eff": self.n_eff, "window_ps": list(self.window_ps)}
 
 
@@ -48,9 +50,9 @@ def tracer_diffusivity(result: MSD, projection: str = "total", hop_length: float
     diffusivity = max(slope, 0.0) / (2 * dimensions)  # Å²/ps
     total_msd = 2 * dimensions * diffusivity * result.duration_ps
     n_eff = result.atoms * total_msd / hop_length**2
-    rsd = HE_SLOPE / np.sqrt(n_eff) + HE_FLOOR if n_eff > 0 else np.inf
     value = diffusivity * A2_PER_PS_TO_CM2_PER_S
-    return Diffusivity(value, value * rsd, float(n_eff), (float(start), float(end)))
+    sigma = value * (HE_SLOPE / np.sqrt(n_eff) + HE_FLOOR) if n_eff > 0 else np.inf
+    return Diffusivity(value, float(sigma), float(n_eff), (float(start), float(end)))
 
 
 def combine(replicas: list[Diffusivity]) -> Diffusivity:

@@ -2,8 +2,9 @@
 
 Each temperature is an NVT learning phase at the cell of the last MD phase: it runs until
 `production` of MD passes without a break (a break retrains, as in `learn`), and the clean
-trajectory of its final potential is analysed, one replica per walker. Writes `diffusion` in
-results.json and the figures diffusion-arrhenius.png and diffusion-msd.png.
+trajectory of its final potential is analysed, one replica per walker. Colder temperatures
+follow until one shows no site-to-site hop (under one effective hop), where the ladder stops.
+Writes `diffusion` in results.json and the figures diffusion-arrhenius.png and diffusion-msd.png.
 """
 
 import numpy as np
@@ -33,14 +34,14 @@ def diffusion(ctx: Context) -> dict:
     if not ctx.config.md.dump_every:
         raise UserError("the diffusion stage analyses trajectories: set md.dump_every above 0")
     phases = spec.phases()
-    run_learning(ctx, ctx.config.md.phases + phases)
     frame_ps = ctx.config.md.dump_every * spec.timestep / 1000.0
     projections = ["total", *spec.directions]
     rows: dict[str, list[dict]] = {name: [] for name in projections}
     curves: dict = {}
-    for phase in phases:
+    for index, phase in enumerate(phases):
+        run_learning(ctx, ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
         replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
-        for frames in _production(ctx, phase):
+        for frames in _production(ctx, phase, round(spec.equilibration / 1000.0 / frame_ps)):
             cell = frames[0]  # fixed cell: the carrier density of every temperature
             carriers = cell.get_chemical_symbols().count(spec.species) / cell.get_volume()
             result = _msd(frames, spec.species, frame_ps, spec.directions)
@@ -48,14 +49,18 @@ def diffusion(ctx: Context) -> dict:
                 replicas[name].append(
                     tracer_diffusivity(result, name, spec.hop_length, spec.window))
             curves.setdefault(phase.temperature, []).append((result, replicas["total"][-1]))
-        for name in projections:
-            estimate = _combine(replicas[name])
+        estimates = {name: _combine(replicas[name]) for name in projections}
+        for name, estimate in estimates.items():
             rows[name].append({"temperature_k": phase.temperature, **estimate.as_dict(),
                                "replicas": [r.as_dict() for r in replicas[name]]})
-        total = rows["total"][-1]
+        total = estimates["total"]
         logger.info("diffusion at %g K: D = %.3g ± %.2g cm²/s (%d replica(s), %.0f effective "
-                    "hops)", phase.temperature, total["D_cm2_per_s"], total["sigma_cm2_per_s"],
-                    len(replicas["total"]), total["n_eff"])
+                    "hops)", phase.temperature, total.value, total.sigma,
+                    len(replicas["total"]), total.n_eff)
+        if spec.stop_without_hops and total.n_eff < MIN_HOPS and index + 1 < len(phases):
+            logger.info("diffusion: no site-to-site hop at %g K; the colder temperatures are "
+                        "not run", phase.temperature)
+            break
     fit = _fit(rows["total"])
     if fit is None:
         raise StageFailed("diffusion: fewer than two temperatures show diffusion to fit "
@@ -81,8 +86,9 @@ def diffusion(ctx: Context) -> dict:
             "activation_energy_se_ev": fit.activation_energy_se}
 
 
-def _production(ctx: Context, phase: Phase) -> list[list[Atoms]]:
-    """Each walker's clean trajectory with the phase's final potential, frames in order."""
+def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:
+    """Each walker's clean trajectory with the phase's final potential, frames in order, the
+    first `skip` (equilibration) left out."""
     walkers = []
     for walker in range(ctx.config.active_learning.walkers):
         frames: list[Atoms] = []
@@ -90,8 +96,8 @@ def _production(ctx: Context, phase: Phase) -> list[list[Atoms]]:
             segment = read_structures(path)
             # a segment starts at the frame the previous one ended on: keep that frame once
             frames += segment[1:] if frames and segment[0].info.get("step") == 0 else segment
-        if frames:
-            walkers.append(frames)
+        if len(frames) > skip + 1:
+            walkers.append(frames[skip:])
     if not walkers:
         raise StageFailed(f"diffusion: no trajectory of phase {phase.name}")
     return walkers
