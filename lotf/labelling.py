@@ -37,6 +37,12 @@ class LabelReport:
         """Requested structures that now have labels."""
         return self.cached + self.labelled
 
+    def __iadd__(self, other: "LabelReport") -> "LabelReport":
+        """Accumulate another batch's counts (a run of one-structure batches, e.g. oracle MD)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
 
 def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Path,
           source: str, pool: OraclePool | None = None) -> LabelReport:

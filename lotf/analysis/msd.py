@@ -46,12 +46,6 @@ def unwrap_stream(frames: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[n
         yield unwrapped
 
 
-def unwrap(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Continuous trajectories (frames, atoms, 3) from wrapped ones and cells ((frames,) 3, 3)."""
-    cells = np.broadcast_to(cells, (len(positions), 3, 3))
-    return np.stack(list(unwrap_stream(zip(positions, cells, strict=True))))
-
-
 def displacements(frames: Iterable[tuple[np.ndarray, np.ndarray]], mobile: np.ndarray,
                   framework: np.ndarray | None = None) -> np.ndarray:
     """(frames, mobile atoms, 3) unwrapped positions of the `mobile` atoms (a mask) relative

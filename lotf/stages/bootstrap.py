@@ -94,10 +94,8 @@ class _LedgerCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        step = label([self.atoms], self.ctx.ledger, self.ctx.config.oracle,
-                     self.ctx.run.oracle_calls, self.source, self.pool)
-        for name in ("requested", "cached", "labelled", "quarantined", "failed_calls", "skipped"):
-            setattr(self.report, name, getattr(self.report, name) + getattr(step, name))
+        self.report += label([self.atoms], self.ctx.ledger, self.ctx.config.oracle,
+                             self.ctx.run.oracle_calls, self.source, self.pool)
         entry = self.ctx.ledger.get(content_key(self.atoms, self._fingerprint))
         if entry is None or entry.status != OK:
             raise StageFailed(f"bootstrap MD: the oracle failed at step {self.step} and the "
