@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from lotf.build.amorphous import AmorphousSpec
+from lotf.build.files import FileStructures, StructureFile
+from lotf.build.interface import InterfaceSpec
 from lotf.errors import UserError
 from lotf.model import Strict
 from lotf.units import parse_quantity
@@ -49,49 +51,16 @@ def _symbol(value: str) -> str:
 Species = Annotated[str, AfterValidator(_symbol)]
 
 
-class FileStructures(Strict):
-    """Structures read with ASE from a file (extxyz, CIF, POSCAR, ...), path relative to the config."""
-
-    file: Path
-    index: str = Field("-1", description="ASE index: '-1' the last frame, ':' all, '::10' ...")
-    format: str | None = None
-
-    @field_validator("file")
-    @classmethod
-    def _exists(cls, path: Path, info: ValidationInfo) -> Path:
-        base = (info.context or {}).get("base_dir", Path.cwd())
-        full = (base / path).resolve()
-        if not full.is_file():
-            raise ValueError(f"file '{path}' does not exist (looked in {full.parent})")
-        return full
-
-    def symbols(self) -> set[str]:
-        """The species in the file (reads it, so that a bad file is found at validation)."""
-        return {s for atoms in self.read() for s in atoms.get_chemical_symbols()}
-
-    def read(self, species: list[str] | None = None) -> list:
-        """All selected frames as Atoms; MLIP .cfg files number their types by `species`."""
-        import ase.io
-
-        try:
-            if self.format == "cfg" or (self.format is None and self.file.suffix == ".cfg"):
-                from motep.io.mlip.cfg import read_cfg
-
-                with open(self.file) as handle:
-                    frames = read_cfg(handle, index=self.index, species=species)
-            else:
-                frames = ase.io.read(self.file, index=self.index, format=self.format)
-        except Exception as error:  # ASE raises many kinds for unreadable files
-            raise ValueError(f"cannot read '{self.file.name}': {error}") from None
-        return frames if isinstance(frames, list) else [frames]
-
-
 def _structure_kind(value: Any) -> str:
-    return "<built>" if isinstance(value, dict) and "builder" in value else "<read>"
+    """'<amorphous>', '<interface>' ... for a builder, '<read>' for a file (tags hide in errors)."""
+    if isinstance(value, dict) and "builder" in value:
+        return f"<{value['builder']}>"
+    return "<read>"
 
 
 Structure = Annotated[
-    Annotated[AmorphousSpec, Tag("<built>")] | Annotated[FileStructures, Tag("<read>")],
+    Annotated[AmorphousSpec, Tag("<amorphous>")] | Annotated[InterfaceSpec, Tag("<interface>")]
+    | Annotated[FileStructures, Tag("<read>")],
     Discriminator(_structure_kind),
 ]
 
@@ -279,7 +248,7 @@ class MDBootstrap(Strict):
         return self
 
 
-class LabelledFile(FileStructures):
+class LabelledFile(StructureFile):
     """Labelled frames to import: extxyz with energies and forces, MLIP .cfg, VASP OUTCAR, ..."""
 
     index: str = ":"
@@ -524,6 +493,12 @@ def _message(problem: dict, keys: tuple) -> str:
         return f"unknown key '{keys[-1]}'"
     if kind == "missing":
         return "this key is required"
+    if kind == "union_tag_invalid":  # an unknown builder or method: name the known ones
+        value = problem["input"]
+        key = next(k for k, v in value.items() if f"{v}" == problem["ctx"]["tag"].strip("<>"))
+        known = [t.strip("'<> ") for t in problem["ctx"]["expected_tags"].split(",")]
+        return (f"unknown {key} '{value[key]}' (known: "
+                f"{', '.join(t for t in known if t != 'read')})")
     text = text.removeprefix("Value error, ")
     if kind not in {"value_error", "assertion_error"} and "input" in problem:
         value = problem["input"]

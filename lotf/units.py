@@ -6,6 +6,12 @@ ASE uses fs and eV/Å³), so the config asks for the unit and we convert once, h
 
 import re
 
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses
+
+AMU_PER_CM3_TO_G = 1.66053906660  # (1 amu / 1 Å³) in g/cm³
+
 _TIME = {"fs": 1.0, "ps": 1e3, "ns": 1e6, "us": 1e9, "s": 1e15, "min": 60e15, "h": 3600e15}
 _PRESSURE = {"bar": 1.0, "atm": 1.01325, "kbar": 1e3, "Pa": 1e-5, "MPa": 10.0, "GPa": 1e4}
 _DIMENSIONS = {"time": _TIME, "pressure": _PRESSURE}
@@ -28,3 +34,8 @@ def parse_quantity(value: object, dimension: str, unit: str) -> float:
             f"unknown {dimension} unit '{given}' (known: {', '.join(table)})"
         )
     return number * table[given] / table[unit]
+
+
+def density_g_cm3(atoms: Atoms) -> float:
+    """Mass density of a periodic cell in g/cm³."""
+    return float(np.sum(atomic_masses[atoms.numbers]) * AMU_PER_CM3_TO_G / atoms.get_volume())

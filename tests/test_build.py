@@ -1,11 +1,13 @@
-"""Amorphous packing: exact density, minimum distances between units, intact units, seeds."""
+"""Builders: amorphous packing (density, distances, intact units, seeds), interfaces, supercells."""
 
+import ase.io
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.data import atomic_masses
 
-from lotf.build import build
-from lotf.build.amorphous import AMU_PER_CM3_TO_G, AmorphousSpec, min_distance_matrix, pack
+from lotf.build.amorphous import AmorphousSpec, min_distance_matrix, pack
+from lotf.build.interface import InterfaceSpec, stack
 from lotf.errors import UserError
 
 DEMO = {"builder": "amorphous", "units": {"PS4": 4, "Li": 12}, "density": 1.8,
@@ -17,7 +19,7 @@ def _spec(**changes) -> AmorphousSpec:
 
 
 def _density(atoms) -> float:
-    return atomic_masses[atoms.numbers].sum() * AMU_PER_CM3_TO_G / atoms.get_volume()
+    return atomic_masses[atoms.numbers].sum() * 1.66053906660 / atoms.get_volume()  # amu/Å³
 
 
 def test_density_composition_and_distances():
@@ -61,8 +63,8 @@ def test_cell_shape_scaled_to_density():
 
 def test_seeds_reproduce_and_replicas_differ():
     spec = _spec(replicas=2)
-    first, second = build(spec, seed=5)
-    again = build(spec, seed=5)
+    first, second = spec.build(seed=5)
+    again = spec.build(seed=5)
     np.testing.assert_array_equal(first.positions, again[0].positions)
     assert not np.allclose(first.positions, second.positions)
 
@@ -70,3 +72,71 @@ def test_seeds_reproduce_and_replicas_differ():
 def test_impossible_density_fails_clearly():
     with pytest.raises(UserError, match=r"could not pack .*\(6\.000 g/cm³\).*lower the density"):
         pack(_spec(density=6.0), np.random.default_rng(0))
+
+
+# --- interfaces, supercells, a crystal's density --------------------------------------------
+def _bulk(units: dict, seed: int, height: float):
+    spec = _spec(units=units, density=None, cell=(12, 12, height), min_distance={"default": 1.8})
+    return pack(spec, np.random.default_rng(seed))
+
+
+def _lateral_li_distances(atoms):
+    li = np.array(atoms.get_chemical_symbols()) == "Li"
+    block = atoms.get_array("block")
+    return atoms.get_all_distances(mic=True)[np.ix_(li & (block == 0), li & (block == 1))]
+
+
+def test_interface_stacks_two_bulks_with_li_apart():
+    lps = _bulk({"PS4": 4, "Li": 12}, 1, 6.0)
+    lbo = _bulk({"BO3": 4, "Li": 12}, 2, 5.0)
+    atoms = stack(lps, lbo, (1.2, 1.5), {"Li-Li": 2.5}, 0.05, np.random.default_rng(0))
+    assert atoms.get_chemical_formula() == "B4Li24O12P4S16"
+    assert 1.2 <= atoms.info["gap"] <= 1.5
+    np.testing.assert_allclose(atoms.cell.lengths(), [12, 12, 11.0 + 2 * atoms.info["gap"]])
+    assert atoms.info["interface_area"] == pytest.approx(144.0)
+    assert atoms.info["interface_heights"] == pytest.approx(
+        [6.0 + atoms.info["gap"] / 2, 11.0 + 1.5 * atoms.info["gap"]])
+    assert _lateral_li_distances(atoms).min() >= 2.5
+    # each block is its bulk, moved rigidly: the distances inside it are unchanged
+    bottom = atoms[atoms.get_array("block") == 0]
+    np.testing.assert_allclose(np.sort(lps.get_all_distances(mic=True).ravel()),
+                               np.sort(_in_cell(bottom, lps.cell).get_all_distances(mic=True)
+                                       .ravel()), atol=1e-9)
+
+
+def _in_cell(atoms, cell):
+    moved = atoms.copy()
+    moved.set_cell(cell)
+    return moved
+
+
+def test_interface_refuses_mismatch_and_impossible_distances():
+    lps = _bulk({"PS4": 4, "Li": 12}, 1, 6.0)
+    wide = lps.copy()
+    wide.set_cell(lps.cell * [1.1, 1, 1], scale_atoms=True)
+    with pytest.raises(UserError, match=r"differs from the bottom's by 10\.0%"):
+        stack(lps, wide, (1.2, 1.5), {"Li-Li": 2.5}, 0.05, np.random.default_rng(0))
+    with pytest.raises(UserError, match="no lateral shift .* widen the gap range"):
+        stack(lps, lps, (1.2, 1.5), {"Li-Li": 7.0}, 0.05, np.random.default_rng(0))
+
+
+def test_interface_spec_from_files_with_a_supercell(tmp_path):
+    ase.io.write(tmp_path / "lps.extxyz", [_bulk({"PS4": 4, "Li": 12}, s, 6.0) for s in (1, 2)])
+    ase.io.write(tmp_path / "lbo.extxyz", _bulk({"BO3": 4, "Li": 12}, 3, 5.0))
+    spec = InterfaceSpec.model_validate(
+        {"builder": "interface", "bottom": {"file": "lps.extxyz", "index": ":"},
+         "top": {"file": "lbo.extxyz"}, "supercell": [2, 2, 1], "replicas": 2},
+        context={"base_dir": tmp_path})
+    first, second = spec.build(seed=0)
+    assert len(first) == 4 * 60 and first.cell.lengths()[0] == pytest.approx(24.0)
+    assert not np.allclose(first.positions, second.positions)  # bottoms 1 and 2
+    np.testing.assert_array_equal(spec.build(seed=0)[1].positions, second.positions)
+
+
+def test_density_of_a_crystal_file(tmp_path):
+    ase.io.write(tmp_path / "cu.cif", bulk("Cu", "fcc", a=3.61, cubic=True))
+    spec = AmorphousSpec.model_validate(
+        {"builder": "amorphous", "units": {"Cu": 32}, "density_of": {"file": "cu.cif"},
+         "min_distance": {"default": 1.5}}, context={"base_dir": tmp_path})
+    atoms = spec.build(seed=0)[0]
+    assert _density(atoms) == pytest.approx(_density(bulk("Cu", "fcc", a=3.61)), rel=1e-9)

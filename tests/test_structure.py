@@ -16,12 +16,12 @@ from lotf.analysis.bond_valence import (
 from lotf.analysis.structure import (
     coordination_fractions,
     coordination_numbers,
-    density_g_cm3,
     isolated_unit_fraction,
     partial_rdfs,
 )
 from lotf.build.amorphous import AmorphousSpec, pack
 from lotf.build.units import unit_atoms
+from lotf.units import density_g_cm3
 
 A_CU = 3.61
 

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_masses
 from ase.neighborlist import neighbor_list
-
-from lotf.build.amorphous import AMU_PER_CM3_TO_G
 
 Pair = tuple[str, str]
 
@@ -145,8 +142,3 @@ def isolated_unit_fraction(frames: Iterable[Atoms], centre: str, ligand: str, si
     if not total:
         raise ValueError(f"the frames have no {centre}")
     return intact / total
-
-
-def density_g_cm3(atoms: Atoms) -> float:
-    """Mass density of a periodic cell in g/cm³."""
-    return float(atomic_masses[atoms.numbers].sum() * AMU_PER_CM3_TO_G / atoms.get_volume())

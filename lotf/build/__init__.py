@@ -1,16 +1,5 @@
-"""Structure builders, chosen by the `builder:` key of a structure in the campaign."""
+"""Structure builders, chosen by the `builder:` key of a structure in the campaign (or a file).
 
-from collections.abc import Callable
-
-import numpy as np
-from ase import Atoms
-
-from lotf.build.amorphous import AmorphousSpec, pack
-
-BUILDERS: dict[str, Callable[[object, np.random.Generator], Atoms]] = {"amorphous": pack}
-
-
-def build(spec: AmorphousSpec, seed: int) -> list[Atoms]:
-    """All replicas of a built structure; replica r is reproducible from (seed, r)."""
-    builder = BUILDERS[spec.builder]
-    return [builder(spec, np.random.default_rng([seed, r])) for r in range(spec.replicas)]
+Each spec is a `StructureSpec` (lotf.build.spec): it names its species and, through `build`,
+makes its structures repeated into the spec's supercell.
+"""

@@ -8,22 +8,25 @@ from ase.data import atomic_masses, atomic_numbers, covalent_radii
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 from scipy.spatial.transform import Rotation
 
+from lotf.build.files import StructureFile
+from lotf.build.spec import StructureSpec
 from lotf.build.units import MOLECULAR_UNITS, is_unit, unit_atoms
 from lotf.errors import UserError
-from lotf.model import Strict
+from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3
 
-AMU_PER_CM3_TO_G = 1.66053906660  # (1 amu / 1 Å³) in g/cm³
 DEFAULT_MIN_DISTANCE_FACTOR = 0.85  # times the sum of covalent radii, when no pair is given
 ATTEMPTS_PER_UNIT = 5000
 RESTARTS = 20
 
 
-class AmorphousSpec(Strict):
+class AmorphousSpec(StructureSpec):
     """A box of randomly placed, randomly oriented units, e.g. {PS4: 4, Li: 12} at 1.8 g/cm³."""
 
     builder: Literal["amorphous"]
     units: dict[str, PositiveInt] = Field(min_length=1)
     density: PositiveFloat | None = Field(None, description="g/cm³")
+    density_of: StructureFile | None = Field(
+        None, description="a crystal (e.g. a CIF) whose density the box takes")
     cell: tuple[PositiveFloat, PositiveFloat, PositiveFloat] | None = Field(
         None, description="orthorhombic box lengths in Å; scaled to `density` when both are given"
     )
@@ -46,22 +49,35 @@ class AmorphousSpec(Strict):
     @classmethod
     def _pairs(cls, pairs: dict[str, float]) -> dict[str, float]:
         for pair in pairs:
-            if pair != "default" and not _is_pair(pair):
+            if pair != "default" and not is_pair(pair):
                 raise ValueError(f"'{pair}' is not a species pair such as 'Li-S' (or 'default')")
         return pairs
 
     @model_validator(mode="after")
     def _box_given(self) -> "AmorphousSpec":
-        if self.density is None and self.cell is None:
-            raise ValueError("give the box by `density` (g/cm³), `cell` (Å), or both")
+        if self.density is not None and self.density_of is not None:
+            raise ValueError("give `density` or `density_of`, not both")
+        if self.target_density() is None and self.cell is None:
+            raise ValueError("give the box by `density` (g/cm³) or `density_of` (a crystal "
+                             "file), `cell` (Å), or both")
         return self
+
+    def target_density(self) -> float | None:
+        """The density asked for (g/cm³): given, or the crystal's, or None (the cell decides)."""
+        if self.density_of is not None:
+            return density_g_cm3(self.density_of.read()[0])
+        return self.density
 
     def symbols(self) -> set[str]:
         """The chemical species this box will contain."""
         return {s for name in self.units for s in unit_atoms(name).get_chemical_symbols()}
 
+    def make(self, seed: int) -> list[Atoms]:
+        """`replicas` boxes; replica r is reproducible from (seed, r)."""
+        return [pack(self, np.random.default_rng([seed, r])) for r in range(self.replicas)]
 
-def _is_pair(text: str) -> bool:
+
+def is_pair(text: str) -> bool:
     parts = text.split("-")
     return len(parts) == 2 and all(p in atomic_numbers for p in parts)
 
@@ -69,9 +85,10 @@ def _is_pair(text: str) -> bool:
 def box_lengths(spec: AmorphousSpec, mass_amu: float) -> np.ndarray:
     """Orthorhombic box lengths: the cell, scaled to the density when one is asked for."""
     shape = np.array(spec.cell if spec.cell is not None else (1.0, 1.0, 1.0))
-    if spec.density is None:
+    density = spec.target_density()
+    if density is None:
         return shape
-    volume = mass_amu * AMU_PER_CM3_TO_G / spec.density
+    volume = mass_amu * AMU_PER_CM3_TO_G / density
     return shape * (volume / np.prod(shape)) ** (1.0 / 3.0)
 
 

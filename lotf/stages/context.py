@@ -4,8 +4,6 @@ from dataclasses import dataclass
 
 from ase import Atoms
 
-from lotf.build import build
-from lotf.build.amorphous import AmorphousSpec
 from lotf.config import Campaign
 from lotf.ledger import Ledger
 from lotf.store import RunDir, read_structures, write_structures
@@ -26,8 +24,5 @@ class Context:
             return read_structures(path)
         structures: list[Atoms] = []
         for index, spec in enumerate(self.config.system.structures):
-            if isinstance(spec, AmorphousSpec):
-                structures += build(spec, seed=self.config.seed + 1000 * index)
-            else:
-                structures += spec.read()
+            structures += spec.build(seed=self.config.seed + 1000 * index)
         return write_structures(path, structures)
