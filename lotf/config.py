@@ -29,6 +29,7 @@ from lotf.build.files import FileStructures, StructureFile
 from lotf.build.interface import InterfaceSpec
 from lotf.errors import UserError
 from lotf.model import Strict
+from lotf.protocols.schedule import Step
 from lotf.units import parse_quantity
 
 
@@ -359,6 +360,71 @@ class Diffusion(Strict):
                 for t in self.temperatures]
 
 
+class MeltQuench(Strict):
+    """The paper's glass protocol: NPT melt, linear NPT cooling, NPT equilibration at the final
+    temperature, then NVT production (analysed by the `structure` stage)."""
+
+    melt_temperature: PositiveFloat = 1000.0
+    melt: DurationFs = Field(20000.0, description="NPT at melt_temperature")
+    temperature: PositiveFloat = Field(300.0, description="K, the glass's final temperature")
+    cool: DurationFs = Field(2e6, description="linear NPT ramp (the paper: 2 ns, 3.5e11 K/s)")
+    equilibrate: DurationFs = Field(1e6, description="NPT at `temperature`")
+    production: TimeFs = Field(1e6, description="NVT at `temperature`, the frames analysed")
+    pressure: PressureBar = Field(1.01325, description="for the NPT steps (default 1 atm)")
+    timestep: TimeFs = 2.0
+    chunk: TimeFs = Field(10000.0, description="MD per call; a break reruns one chunk")
+
+    def steps(self) -> list[Step]:
+        """The schedule, leaving out steps of zero duration."""
+        hot, cold, p = self.melt_temperature, self.temperature, self.pressure
+        steps = [Step("melt", "npt", hot, hot, self.melt, p),
+                 Step("cool", "npt", hot, cold, self.cool, p),
+                 Step("equilibrate", "npt", cold, cold, self.equilibrate, p),
+                 Step("production", "nvt", cold, cold, self.production, None)]
+        return [step for step in steps if step.duration_fs > 0]
+
+
+def _pairs(pairs: Any) -> Any:
+    for pair in pairs if isinstance(pairs, list | dict) else []:
+        parts = str(pair).split("-")
+        if len(parts) != 2 or not all(p in chemical_symbols for p in parts):
+            raise ValueError(f"'{pair}' is not a species pair such as 'P-S'")
+    return pairs
+
+
+class StructureAnalysis(Strict):
+    """What the `structure` stage measures on the glasses' production frames."""
+
+    rdf_max: PositiveFloat = Field(6.0, description="Å")
+    bins: PositiveInt = 300
+    coordination: Annotated[list[str], AfterValidator(_pairs)] = Field(
+        default_factory=list, description="pairs 'A-B' to report; default: every pair")
+    bond_cutoffs: Annotated[dict[str, PositiveFloat], AfterValidator(_pairs)] = Field(
+        default_factory=dict, description="Å by pair; default: the RDF's first minimum")
+    units: list[str] = Field(default_factory=list, description="isolated units, e.g. [PS4]")
+    valences: dict[Species, int] | None = Field(None, description="for the GII; default: guessed")
+    gii_frames: PositiveInt = Field(50, description="frames per replica for the GII")
+    crystal: StructureFile | None = Field(None, description="reference crystal for the RDF")
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, units: list[str]) -> list[str]:
+        from lotf.build.units import polyhedron
+
+        for unit in units:
+            polyhedron(unit)  # ValueError naming the known units
+        return units
+
+
+class Energetics(Strict):
+    """Energies of the glasses: per formula unit, against a crystal, and of interfaces (eq. 4)."""
+
+    formula: str | None = Field(None, description="formula unit, e.g. Li3PS4; default: reduced")
+    crystal: StructureFile | None = Field(None, description="crystal for the amorphization energy")
+    bulks: list[StructureFile] = Field(
+        default_factory=list, description="bulk glass frames (extxyz, index ':') for eq. 4")
+
+
 class Validation(Strict):
     """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
 
@@ -387,6 +453,9 @@ class Campaign(Strict):
     validation: Validation = Validation()
     consolidate: Consolidate | None = None
     diffusion: Diffusion | None = None
+    melt_quench: MeltQuench | None = None
+    structure: StructureAnalysis = StructureAnalysis()
+    energetics: Energetics = Energetics()
     stages: list[Annotated[str, AfterValidator(_known_stage)]] = Field(
         default_factory=lambda: ["bootstrap"], min_length=1
     )

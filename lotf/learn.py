@@ -52,7 +52,7 @@ def run_learning(ctx: Context, phases: list[Phase] | None = None) -> dict:
         progress["converged_phases"][phase.name] = progress["md_fs_without_break"] / 1000.0
         progress.update(phase=index + 1, md_fs_without_break=0.0, walker_fs_without_break=[],
                         stuck=0, breaks_in_phase=0)
-        _save_progress(ctx, progress)
+        save_progress(ctx, progress)
     state = ctx.run.read_state()
     state["converged"] = True
     ctx.run.write_state(state)
@@ -83,7 +83,7 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
                     "break)", phase.name, generation, segment,
                     f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
         clock = time.perf_counter()
-        settings = _settings(config, phase, steps, segment)
+        settings = md_settings(config, phase, steps, segment)
         logger.debug("  velocity seed %d (new velocities only if the start has none)",
                      settings.seed)
         result = run_md(potential, start, settings,
@@ -99,15 +99,15 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
             progress.update(walker_fs_without_break=clean, md_fs_without_break=min(clean))
             _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
                     last_seed=settings.seed)
-            _save_progress(ctx, progress)
+            save_progress(ctx, progress)
             continue
         clean = [0.0] * walkers
         progress["walker_fs_without_break"] = clean
-        _on_break(ctx, phase, generation, potential, result, progress)
+        handle_break(ctx, phase, generation, potential, result, progress)
 
 
-def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
-              result: MDResult, progress: dict) -> None:
+def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
+                 result: MDResult, progress: dict) -> None:
     """Select and save the selection, record the break, then label (training follows)."""
     selected_file = ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
     candidates = [atoms for atoms in result.candidates if not _unphysical(ctx, atoms)]
@@ -123,14 +123,14 @@ def _on_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
     _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
             break_step=result.break_step, break_grade=float(result.max_grade),
             selected=len(selected))
-    _save_progress(ctx, progress)
+    save_progress(ctx, progress)
     checkpoint("select")
     report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
                    f"gen-{generation:04d}")
     logger.info("  selected %d of %d candidates; %s", len(selected), len(candidates),
                 report.summary())
     progress["stuck"] = 0 if report.labelled else progress["stuck"] + 1
-    _save_progress(ctx, progress)
+    save_progress(ctx, progress)
     checkpoint("break")
     if progress["stuck"] >= STUCK_LIMIT:
         raise StageFailed(f"phase {phase.name}: {STUCK_LIMIT} breaks in a row gave no new label "
@@ -183,7 +183,7 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
     _record(progress, generation, train_rmse=errors, trained_on=len(data), weights=weights,
             min_dist=round(min_dist, 4),
             fit_seconds=round(seconds, 1), oracle_calls=ctx.ledger.call_counts()["total"])
-    _save_progress(ctx, progress, generation=generation)
+    save_progress(ctx, progress, generation=generation)
     return potential
 
 
@@ -215,7 +215,8 @@ def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
 
 
 # --- MD inputs -------------------------------------------------------------------------------
-def _settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDSettings:
+def md_settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDSettings:
+    """The MD run of a phase: its thermostat, the campaign's thresholds, a seed per segment."""
     temperature = phase.temperature if isinstance(phase.temperature, tuple) else \
         (phase.temperature, phase.temperature)
     return MDSettings(
@@ -274,7 +275,8 @@ def _record(progress: dict, generation: int, md_ps: float = 0.0, **facts) -> Non
     entry.update(facts)
 
 
-def _save_progress(ctx: Context, progress: dict, generation: int | None = None) -> None:
+def save_progress(ctx: Context, progress: dict, generation: int | None = None) -> None:
+    """Write the learning progress (and the latest generation) into state.json."""
     state = ctx.run.read_state()
     state["learn"] = progress
     if generation is not None:

@@ -146,5 +146,6 @@ def test_demo_config_is_valid():
     assert config.oracle.calculator == "tblite"
     assert [p.ensemble for p in config.md.phases] == ["nvt", "npt"]
     assert config.md.phases[1].converge_after is None  # so the final potential runs 20 ps too
-    assert config.stages == ["bootstrap", "learn", "validate", "diffusion"]
+    assert config.stages == ["bootstrap", "learn", "validate", "melt_quench", "structure",
+                             "energetics", "diffusion"]
     assert config.active_learning.converge_after == pytest.approx(20_000.0)  # fs: the 20 ps target

@@ -99,3 +99,16 @@ def test_three_species_and_a_foreign_species():
     foreign.numbers[0] = 28
     with pytest.raises(ValueError, match=r"species \['Ni'\] are not in"):
         potential.evaluate(foreign)
+
+
+def test_cells_of_different_sizes_in_turn(fitted, tmp_path):
+    """One potential evaluating a 32-atom cell, then a 4-atom one (the energetics stage's
+    crystal after the glass frames): each as a fresh potential gives it."""
+    fitted.save(tmp_path / "p")
+    big = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    big.rattle(0.05, seed=1)
+    small = bulk("Cu", "fcc", a=3.6, cubic=True)
+    first, second = fitted.evaluate(big), fitted.evaluate(small)
+    assert second.energy == pytest.approx(load(tmp_path / "p").evaluate(small).energy, rel=1e-12)
+    assert first.energy == pytest.approx(load(tmp_path / "p").evaluate(big).energy, rel=1e-12)
+    assert second.forces.shape == (4, 3)

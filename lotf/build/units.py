@@ -21,6 +21,14 @@ _POLYHEDRA = {
 MOLECULAR_UNITS = tuple(_POLYHEDRA)
 
 
+def polyhedron(name: str) -> tuple[str, str, int]:
+    """(centre, ligand, ligand count) of a molecular unit such as PS4; ValueError if unknown."""
+    if name not in _POLYHEDRA:
+        raise ValueError(f"unknown unit '{name}' (units: {', '.join(MOLECULAR_UNITS)})")
+    centre, ligand, _, directions = _POLYHEDRA[name]
+    return centre, ligand, len(directions)
+
+
 def is_unit(name: str) -> bool:
     """True for a molecular unit name or a chemical element (a single ion)."""
     return name in _POLYHEDRA or (name in chemical_symbols and name != "X")

@@ -57,6 +57,7 @@ class MDResult:
     max_grade: float
     candidates: list[Atoms]
     restart: Atoms | None
+    final: Atoms | None = None  # the last step, with velocities: where a schedule continues
     thermo: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -99,6 +100,7 @@ class _Session:
         self.candidates: list[Atoms] = []
         self._candidates_seen, self._candidate_stride = 0, 1
         self.restart: Atoms | None = None
+        self.last: Atoms | None = None
         self.max_grade = 0.0
         self.break_step: int | None = None
         self.error: BaseException | None = None
@@ -205,6 +207,7 @@ class _Session:
         self.max_grade = max(self.max_grade, grade)
         atoms.info.update(step=int(step), grade=float(grade), energy=float(energy),
                           time_ps=float(step * s.timestep_fs / 1000.0))
+        self.last = atoms
         if grade > s.break_threshold and self.break_step is None:
             self.break_step = int(step)
         if grade > s.select_threshold:
@@ -256,7 +259,8 @@ class _Session:
         self._finish_trajectory()
         return MDResult(
             steps=done, halted=self.break_step is not None, break_step=self.break_step,
-            max_grade=self.max_grade, candidates=self.candidates, restart=self._restart_frame(),
+            max_grade=self.max_grade, candidates=self.candidates,
+            restart=self._with_velocities(self.restart), final=self._with_velocities(self.last),
             thermo={k: np.array(v) for k, v in self.thermo.items()})
 
     def _thermo(self, step: int) -> None:
@@ -267,11 +271,11 @@ class _Session:
         for name, value in values.items():
             self.thermo[name].append(value)
 
-    def _restart_frame(self) -> Atoms | None:
-        """The last frame at or below the select threshold, with LAMMPS's current velocities."""
-        if self.restart is None:
+    def _with_velocities(self, frame: Atoms | None) -> Atoms | None:
+        """A copy of the frame, with LAMMPS's velocities if it is the current step."""
+        if frame is None:
             return None
-        frame = self.restart.copy()
+        frame = frame.copy()
         if frame.info["step"] == int(self.lmp.get_thermo("step")):  # the final state: velocities too
             velocities = np.array(self.lmp.gather_atoms("v", 1, 3)).reshape(-1, 3)
             frame.set_velocities(velocities / (fs * 1000))

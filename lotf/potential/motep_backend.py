@@ -84,6 +84,8 @@ class MotepMTP(Potential):
 
     def _evaluate(self, atoms: Atoms, with_basis: bool) -> Evaluation:
         engine = self._engine_for_run()
+        if engine.neighbor_list is not None and len(engine.neighbor_list.cutoffs) != len(atoms):
+            engine.neighbor_list = None  # motep sizes its neighbour list for the first cell only
         results = engine.calculate(atoms)
         stress = np.array(results["stress"]) if atoms.cell.rank == 3 else None
         basis = None

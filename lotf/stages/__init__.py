@@ -14,4 +14,13 @@ STAGES: dict[str, Stage] = {}
 register_stage = registrar(STAGES)  # @register_stage("name") on a stage function
 
 
-from lotf.stages import bootstrap, consolidate, diffusion, learn, validate  # noqa: E402,F401  (they register themselves)
+from lotf.stages import (  # noqa: E402,F401  (they register themselves)
+    bootstrap,
+    consolidate,
+    diffusion,
+    energetics,
+    learn,
+    melt_quench,
+    structure,
+    validate,
+)

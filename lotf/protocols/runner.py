@@ -1,0 +1,100 @@
+"""Run a schedule (lotf.protocols.schedule) for each replica under grade watch.
+
+Each chunk is one MD call with the current potential. A break sends the chunk's candidates to
+the learning loop (select, label, retrain, exactly as in `learn`) and the chunk runs again from
+its start state with the new potential; so the finished schedule ran wholly on potentials that
+never extrapolated beyond the break threshold. After each clean chunk its end state, thermo
+history and trajectory are on disk (protocols/<name>/replica-R/), and state.json counts it, so a
+killed run resumes at the chunk it was in.
+"""
+
+import json
+from pathlib import Path
+
+from ase import Atoms
+
+from lotf.config import Phase
+from lotf.faults import checkpoint
+from lotf.learn import current_generation, handle_break, learning_progress, md_settings, save_progress
+from lotf.log import logger
+from lotf.md.run import run_md
+from lotf.protocols.schedule import Chunk, Step, chunks
+from lotf.stages.context import Context
+from lotf.store import atomic_write, read_structures, write_structures
+
+
+def run_protocol(ctx: Context, name: str, steps: list[Step], chunk_fs: float, timestep_fs: float,
+                 replicas: list[Atoms]) -> list[Atoms]:
+    """Every replica through every chunk of `steps`; returns each replica's final structure."""
+    pieces = chunks(steps, chunk_fs, timestep_fs)
+    finals = []
+    for replica, initial in enumerate(replicas):
+        folder = replica_folder(ctx, name, replica)
+        for chunk in pieces[_chunks_done(ctx, name, replica):]:
+            start = read_structures(folder / f"state-{chunk.index - 1:04d}.extxyz")[-1] \
+                if chunk.index else initial
+            _run_chunk(ctx, name, replica, chunk, start, timestep_fs)
+        finals.append(read_structures(folder / f"state-{len(pieces) - 1:04d}.extxyz")[-1])
+    return finals
+
+
+def replica_folder(ctx: Context, name: str, replica: int) -> Path:
+    """Where a replica's chunks of protocol `name` are kept."""
+    return ctx.run.path / "protocols" / name / f"replica-{replica}"
+
+
+def history(ctx: Context, name: str, replica: int) -> dict[str, list]:
+    """A replica's thermo history (time_ps from the schedule's start, temp, pe, press, vol ...)
+    over its finished chunks, with the step each point belongs to."""
+    merged: dict[str, list] = {}
+    for path in sorted(replica_folder(ctx, name, replica).glob("history-*.json")):
+        for key, values in json.loads(path.read_text()).items():
+            merged.setdefault(key, []).extend(values)
+    return merged
+
+
+def step_trajectories(ctx: Context, name: str, replica: int, step: str) -> list[Path]:
+    """The trajectory files of one step of a replica, in order."""
+    return sorted(replica_folder(ctx, name, replica).glob(f"chunk-*-{step}.extxyz"))
+
+
+def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms,
+               timestep_fs: float) -> None:
+    step, folder = chunk.step, replica_folder(ctx, name, replica)
+    pressure = None if step.pressure_bar is None else f"{step.pressure_bar!r} bar"
+    converged = ctx.config.md.phases[-1] if ctx.config.md.phases else None
+    phase = Phase(name=f"{name}-{step.name}", ensemble=step.ensemble,
+                  temperature=(chunk.start_k, chunk.end_k), pressure=pressure,
+                  timestep=f"{timestep_fs!r} fs", length=f"{chunk.duration_fs!r} fs",
+                  weights=converged.weights if converged else None)  # no refit to start with
+    progress = learning_progress(ctx)
+    steps = round(chunk.duration_fs / timestep_fs)
+    while True:
+        generation, potential = current_generation(ctx, phase, progress)
+        settings = md_settings(ctx.config, phase, steps, progress["segments"])
+        logger.info("%s replica %d, chunk %d (%s, %g -> %g K), generation %d: %d steps", name,
+                    replica, chunk.index, step.name, chunk.start_k, chunk.end_k, generation, steps)
+        trajectory = folder / f"chunk-{chunk.index:04d}-{step.name}.extxyz" \
+            if ctx.config.md.dump_every else None
+        result = run_md(potential, start, settings, trajectory=trajectory)
+        progress["segments"] += 1
+        checkpoint("chunk")
+        if not result.halted:
+            break
+        logger.info("  break at step %d (grade %.3g): learning, then the chunk again",
+                    result.break_step, result.max_grade)
+        handle_break(ctx, phase, generation, potential, result, progress)
+    offset = chunk.start_fs / 1000.0
+    thermo = {key: [float(v) for v in values] for key, values in result.thermo.items()}
+    thermo["time_ps"] = [offset + t for t in thermo["time_ps"]]
+    thermo["stage"] = [step.name] * len(thermo["time_ps"])
+    atomic_write(folder / f"history-{chunk.index:04d}.json", lambda f: json.dump(thermo, f))
+    write_structures(folder / f"state-{chunk.index:04d}.extxyz", [result.final])
+    save_progress(ctx, progress)
+    state = ctx.run.read_state()
+    state.setdefault("protocols", {}).setdefault(name, {})[str(replica)] = chunk.index + 1
+    ctx.run.write_state(state)
+
+
+def _chunks_done(ctx: Context, name: str, replica: int) -> int:
+    return ctx.run.read_state().get("protocols", {}).get(name, {}).get(str(replica), 0)

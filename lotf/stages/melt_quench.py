@@ -1,0 +1,89 @@
+"""The `melt_quench` stage: each start structure melted, cooled, equilibrated and sampled (the
+paper's glass protocol) on the learned potential, under grade watch.
+
+Writes the glasses to structures/melt-quench.extxyz, their density and energy to results.json
+("melt_quench"), and figures/melt-quench-history.png (temperature, density, energy, pressure).
+"""
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses
+
+from lotf.errors import StageFailed, UserError
+from lotf.log import logger
+from lotf.protocols.runner import history, run_protocol, step_trajectories
+from lotf.report import add_result, pyplot, save_figure
+from lotf.stages import register_stage
+from lotf.stages.context import Context
+from lotf.store import read_structures, write_structures
+from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3
+
+NAME = "melt-quench"
+HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV/atom)"),
+           ("press", "p (bar)"))
+
+
+@register_stage("melt_quench")
+def melt_quench(ctx: Context) -> dict:
+    spec = ctx.config.melt_quench
+    if spec is None:
+        raise UserError("the melt_quench stage needs a `melt_quench:` section")
+    replicas = ctx.initial_structures()
+    glasses = run_protocol(ctx, NAME, spec.steps(), spec.chunk, spec.timestep, replicas)
+    write_structures(ctx.run.structures / "melt-quench.extxyz", glasses)
+    histories = [_with_density(history(ctx, NAME, r), replicas[r]) for r in range(len(replicas))]
+    rows = [_summary(h, glass) for h, glass in zip(histories, glasses, strict=True)]
+    densities = np.array([row["production_density_g_cm3"] for row in rows])
+    result = {"replicas": rows, "density_g_cm3": float(densities.mean()),
+              "density_spread_g_cm3": float(densities.std(ddof=1)) if len(rows) > 1 else 0.0,
+              "schedule": [vars(step) for step in spec.steps()]}
+    _history_figure(ctx, histories)
+    add_result(ctx.run, "melt_quench", result)
+    logger.info("melt-quench: %d glass(es) at %g K, density %.3f ± %.3f g/cm³", len(rows),
+                spec.temperature, result["density_g_cm3"], result["density_spread_g_cm3"])
+    return {"replicas": len(rows), "density_g_cm3": result["density_g_cm3"]}
+
+
+def _with_density(thermo: dict[str, list], atoms) -> dict[str, np.ndarray]:
+    """The history as arrays, with the density and the energy per atom added."""
+    arrays = {k: np.asarray(v) for k, v in thermo.items()}
+    mass = float(np.sum(atomic_masses[atoms.numbers]))
+    arrays["density"] = mass * AMU_PER_CM3_TO_G / arrays["vol"]
+    arrays["pe_per_atom"] = arrays["pe"] / len(atoms)
+    return arrays
+
+
+def _summary(thermo: dict[str, np.ndarray], glass) -> dict:
+    """A replica's production averages (temperature, density, energy) and its final density."""
+    production = thermo["stage"] == "production"
+    if not production.any():  # a schedule without production: average its last step
+        production = thermo["stage"] == thermo["stage"][-1]
+    return {"production_temperature_k": float(thermo["temp"][production].mean()),
+            "production_density_g_cm3": float(thermo["density"][production].mean()),
+            "production_energy_ev_per_atom": float(thermo["pe_per_atom"][production].mean()),
+            "final_density_g_cm3": density_g_cm3(glass)}
+
+
+def _history_figure(ctx: Context, histories: list[dict[str, np.ndarray]]) -> None:
+    figure, axes = pyplot().subplots(len(HISTORY), 1, figsize=(6, 8), sharex=True)
+    for replica, thermo in enumerate(histories):
+        for axis, (key, label) in zip(axes, HISTORY, strict=True):
+            axis.plot(thermo["time_ps"], thermo[key], lw=0.8, label=f"replica {replica}")
+            axis.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    axes[-1].set_xlabel("time (ps)")
+    save_figure(ctx.run, "melt-quench-history", figure)
+
+
+def production_frames(ctx: Context) -> list[list[Atoms]]:
+    """Each replica's melt-quench production frames, in time order."""
+    replicas = []
+    for replica in range(len(ctx.initial_structures())):
+        paths = step_trajectories(ctx, NAME, replica, "production")
+        frames = [atoms for path in paths for atoms in read_structures(path)]
+        if frames:
+            replicas.append(frames)
+    if not replicas:
+        raise StageFailed("no melt-quench production frames: run the melt_quench stage first "
+                          "(with md.dump_every above 0)")
+    return replicas
