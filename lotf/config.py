@@ -322,6 +322,17 @@ def _ladder(value: Any) -> Any:
     return [value["start"] - i * value["step"] for i in range(max(count, 0))]
 
 
+class InterfaceTransport(Strict):
+    """Transport across the interfaces of a cell stacked along c: displacements along the normal
+    and crossing events (the mobile ion bonded to the anions of both sides, not `lag` before)."""
+
+    anions: dict[Species, PositiveFloat] = Field(
+        min_length=2, description="bond cutoff (Å) from the mobile ion to each side's anion")
+    normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    lag: TimeFs = Field(1000.0, description="a crossing is new if not bonded to both this before")
+    bins: PositiveInt = 40
+
+
 class Diffusion(Strict):
     """Tracer diffusion of one species at fixed cell over a temperature ladder, each run under
     grade watch (a break retrains and the run starts again), then a weighted Arrhenius fit.
@@ -342,6 +353,7 @@ class Diffusion(Strict):
     conductivity_at: PositiveFloat = Field(300.0, description="K, for the extrapolated σ")
     directions: dict[str, tuple[float, float, float]] = Field(
         default_factory=dict, description="named directions for 1D D, e.g. {normal: [0, 0, 1]}")
+    interface: InterfaceTransport | None = None
 
     @field_validator("directions")
     @classmethod

@@ -54,3 +54,31 @@ def crossings(frames: list[Atoms], species: str, cutoffs: dict[str, float],
             x, y, _ = frames[t].positions[atom]
             events.append(Crossing(t, int(atom), (float(x), float(y))))
     return events
+
+
+def interface_transport(replicas: list[list[Atoms]], species: str, normal, anions: dict[str, float],
+                        lag: int, bins: int = 40) -> dict:
+    """Displacements along `normal` and crossing events of `species` over replicas of one
+    temperature, as a results.json entry: the displacement histogram, the fraction of ions that
+    moved at least half the cell's period (its height over the a-b plane, the interfaces being
+    normal to c) and so must have crossed an interface, and the events with their lateral
+    positions."""
+    from lotf.analysis.msd import displacements
+
+    moved, events, period = [], [], np.inf
+    for frames in replicas:
+        mobile = np.array(frames[0].get_chemical_symbols()) == species
+        pairs = ((atoms.positions, atoms.cell.array) for atoms in frames)
+        moved.append(normal_displacements(displacements(pairs, mobile, ~mobile), normal))
+        events += crossings(frames, species, anions, lag)
+        cell = frames[0].cell
+        period = min(period, float(cell.volume / np.linalg.norm(np.cross(cell[0], cell[1]))))
+    values = np.concatenate(moved)
+    reach = max(float(np.abs(values).max()), 1e-9)
+    counts, edges = np.histogram(values, bins=bins, range=(-reach, reach))
+    frames_seen = sum(len(frames) - lag for frames in replicas)
+    return {"normal": [float(x) for x in normal], "period_angstrom": period,
+            "displacement_edges_angstrom": edges.round(4).tolist(), "counts": counts.tolist(),
+            "fraction_beyond_half_period": float(np.mean(np.abs(values) >= period / 2)),
+            "crossings": len(events), "crossings_per_frame": len(events) / max(frames_seen, 1),
+            "crossing_positions_angstrom": [list(event.lateral) for event in events]}

@@ -4,6 +4,8 @@ Each temperature is an NVT learning phase at the cell of the last MD phase: it r
 `production` of MD passes without a break (a break retrains, as in `learn`), and the clean
 trajectory of its final potential is analysed, one replica per walker. Colder temperatures
 follow until one shows no site-to-site hop (under one effective hop), where the ladder stops.
+With `interface` set, each temperature also gets the displacement histogram along the interface
+normal and the interface-crossing events (figure diffusion-interface.png).
 Writes `diffusion` in results.json and the figures diffusion-arrhenius.png and diffusion-msd.png.
 """
 
@@ -12,6 +14,7 @@ from ase import Atoms
 
 from lotf.analysis.arrhenius import ArrheniusFit, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
+from lotf.analysis.interface import interface_transport
 from lotf.analysis.msd import MSD, displacements, msd
 from lotf.config import Phase
 from lotf.errors import StageFailed, UserError
@@ -38,10 +41,12 @@ def diffusion(ctx: Context) -> dict:
     projections = ["total", *spec.directions]
     rows: dict[str, list[dict]] = {name: [] for name in projections}
     curves: dict = {}
+    transport: dict[float, dict] = {}
     for index, phase in enumerate(phases):
         run_learning(ctx, ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
         replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
-        for frames in _production(ctx, phase, round(spec.equilibration / 1000.0 / frame_ps)):
+        walkers = _production(ctx, phase, round(spec.equilibration / 1000.0 / frame_ps))
+        for frames in walkers:
             cell = frames[0]  # fixed cell: the carrier density of every temperature
             carriers = cell.get_chemical_symbols().count(spec.species) / cell.get_volume()
             result = _msd(frames, spec.species, frame_ps, spec.directions)
@@ -49,6 +54,8 @@ def diffusion(ctx: Context) -> dict:
                 replicas[name].append(
                     tracer_diffusivity(result, name, spec.hop_length, spec.window))
             curves.setdefault(phase.temperature, []).append((result, replicas["total"][-1]))
+        if spec.interface is not None:
+            transport[phase.temperature] = _transport(walkers, phase, spec, frame_ps)
         estimates = {name: _combine(replicas[name]) for name in projections}
         for name, estimate in estimates.items():
             rows[name].append({"temperature_k": phase.temperature, **estimate.as_dict(),
@@ -73,6 +80,9 @@ def diffusion(ctx: Context) -> dict:
             result["directions"][name] = {
                 "vector": list(spec.directions[name]), "temperatures": rows[name],
                 "arrhenius": directional.as_dict() if directional else None}
+    if transport:
+        result["interface"] = [{"temperature_k": t, **entry} for t, entry in transport.items()]
+        _transport_figure(ctx, transport)
     result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
     _arrhenius_figure(ctx, rows["total"], fit, spec.conductivity_at)
     _msd_figure(ctx, curves)
@@ -101,6 +111,18 @@ def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:
     if not walkers:
         raise StageFailed(f"diffusion: no trajectory of phase {phase.name}")
     return walkers
+
+
+def _transport(walkers: list[list[Atoms]], phase: Phase, spec, frame_ps: float) -> dict:
+    """Displacements along the interface normal and crossing events at one temperature."""
+    settings = spec.interface
+    lag = max(1, round(settings.lag / 1000.0 / frame_ps))
+    entry = interface_transport(walkers, spec.species, settings.normal, settings.anions, lag,
+                                settings.bins)
+    logger.info("diffusion at %g K: %d interface crossing(s); %.0f %% of %s moved over half the "
+                "period along the normal", phase.temperature, entry["crossings"],
+                100 * entry["fraction_beyond_half_period"], spec.species)
+    return entry
 
 
 def _msd(frames: list[Atoms], species: str, frame_ps: float, directions: dict) -> MSD:
@@ -169,3 +191,19 @@ def _msd_figure(ctx: Context, curves: dict) -> None:
     axis.set(xlabel="lag (ps)", ylabel="MSD (Å²)")
     axis.legend(fontsize=8)
     save_figure(ctx.run, "diffusion-msd", figure)
+
+
+def _transport_figure(ctx: Context, transport: dict[float, dict]) -> None:
+    """Displacement histograms along the normal (the paper's Fig. 9) and the crossing events'
+    lateral positions (Fig. 10), one colour per temperature."""
+    figure, (left, right) = pyplot().subplots(1, 2, figsize=(9, 4))
+    for temperature, entry in transport.items():
+        edges = np.array(entry["displacement_edges_angstrom"])
+        left.stairs(entry["counts"], edges, label=f"{temperature:g} K")
+        if entry["crossing_positions_angstrom"]:
+            x, y = np.array(entry["crossing_positions_angstrom"]).T
+            right.scatter(x, y, s=6, label=f"{temperature:g} K")
+    left.set(xlabel="displacement along the normal (Å)", ylabel="ions")
+    right.set(xlabel="x (Å)", ylabel="y (Å)", title="interface crossings", aspect="equal")
+    left.legend(fontsize=8)
+    save_figure(ctx.run, "diffusion-interface", figure)
