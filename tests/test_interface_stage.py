@@ -4,6 +4,7 @@ with EMT, then diffusion with the displacements along the normal and crossing ev
 import json
 
 import numpy as np
+import pytest
 import yaml
 from ase.build import bulk
 from ase.io import read, write
@@ -35,7 +36,11 @@ def test_stacked_liquids_cross_their_interface(tmp_path, env_with_tests):
         "diffusion": {"species": "Cu", "temperatures": [2200, 1800], "production": "2 ps",
                       "length": "1 ps", "hop_length": 2.5, "directions": {"normal": [0, 0, 1]},
                       "interface": {"anions": {"Cu": 3.0, "Ag": 3.3}, "lag": "0.2 ps"}},
-        "stages": ["bootstrap", "learn", "diffusion"]}
+        "melt_quench": {"melt_temperature": 2200, "melt": "0.4 ps", "temperature": 1500,
+                        "cool": "0.4 ps", "equilibrate": "0.2 ps", "production": "0.6 ps",
+                        "pressure": "0 bar", "chunk": "0.4 ps"},
+        "energetics": {"bulks": [{"file": "cu.extxyz"}, {"file": "ag.extxyz"}]},
+        "stages": ["bootstrap", "learn", "melt_quench", "energetics", "diffusion"]}
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     done = _run(path, tmp_path / "run", env_with_tests)
@@ -46,12 +51,20 @@ def test_stacked_liquids_cross_their_interface(tmp_path, env_with_tests):
     result = json.loads((tmp_path / "run" / "results.json").read_text())["diffusion"]
     entries = result["interface"]
     assert [e["temperature_k"] for e in entries] == [2200, 1800]
-    height = initial.cell.lengths()[2]
-    for entry in entries:
-        assert entry["period_angstrom"] == np.float64(height) or abs(
-            entry["period_angstrom"] - height) < 1e-6
+    glass = read(tmp_path / "run" / "structures" / "melt-quench.extxyz")
+    for entry in entries:  # the ladder runs in the glass's cell
+        assert entry["period_angstrom"] == pytest.approx(glass.cell.lengths()[2])
         assert sum(entry["counts"]) == 32  # every Cu once
         # a liquid Cu at an Ag liquid: Cu atoms keep meeting Ag, so events are seen
         assert entry["crossings"] > 0 and len(entry["crossing_positions_angstrom"]) == \
             entry["crossings"]
     assert (tmp_path / "run" / "figures" / "diffusion-interface.png").stat().st_size > 10_000
+    # eq. 4 against the two bulks (here the unrelaxed blocks, so only its bookkeeping is known):
+    # 32 Cu and 32 Ag formula units over the cell's a-b area, in both units
+    interface = json.loads((tmp_path / "run" / "results.json").read_text())["energetics"][
+        "interface"]
+    assert interface["formula_units"] == [32.0, 32.0]
+    assert interface["area_angstrom2"] == pytest.approx(np.linalg.norm(np.cross(*glass.cell[:2])))
+    assert interface["value_mj_per_m2"] == pytest.approx(
+        interface["value_ev_per_angstrom2"] * 16021.766)
+    assert interface["se_mj_per_m2"] > 0

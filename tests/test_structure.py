@@ -14,6 +14,7 @@ from lotf.analysis.bond_valence import (
     global_instability_index,
 )
 from lotf.analysis.structure import (
+    RDF,
     coordination_fractions,
     coordination_numbers,
     isolated_unit_fraction,
@@ -116,3 +117,15 @@ def test_gii_of_stable_crystals_is_small_and_grows_with_strain():
 def test_missing_valence_named():
     with pytest.raises(ValueError, match="no formal valence given for Cl"):
         bond_valence_sums(bulk("NaCl", "rocksalt", a=5.64), {"Na": 1})
+
+
+def test_first_minimum_passes_over_noise_on_the_peak():
+    edges = np.linspace(0, 6, 301)
+    r = 0.5 * (edges[1:] + edges[:-1])
+    g = 6 * np.exp(-((r - 2.4) / 0.15) ** 2) + 2 * np.exp(-((r - 4.2) / 0.3) ** 2)
+    g[(r > 2.42) & (r < 2.46)] *= 0.8  # a sampling dip on the first peak's flank
+    rdf = RDF(edges, {("Li", "S"): g}, {("Li", "S"): g}, 1)
+    # the true minimum lies between the two peaks, not in the dip
+    between = (r > 2.6) & (r < 4.0)
+    assert rdf.first_minimum(("Li", "S")) == pytest.approx(r[between][np.argmin(g[between])],
+                                                           abs=0.1)

@@ -15,6 +15,7 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 Pair = tuple[str, str]
+SMOOTHING = 0.05  # Å, Gaussian width applied to g(r) before finding its first minimum
 
 
 @dataclass(frozen=True)
@@ -43,25 +44,29 @@ class RDF:
         return float(self.running_coordination(pair)[edge - 1]) if edge else 0.0
 
     def first_minimum(self, pair: Pair) -> float:
-        """The distance of the first minimum after the first peak (mid-plateau if g is flat there).
+        """The distance of the first minimum after the first peak (mid-plateau if g is flat).
 
-        The first peak is the first local maximum above half of g's highest value, so noise at
-        short range and shoulders are passed over; g is smoothed over three bins first.
+        g is smoothed by a Gaussian of SMOOTHING Å; the first peak is the first local maximum
+        above half of g's highest value; the minimum is the first one after g has fallen below
+        half of that peak, so noise on the peak's flank is passed over.
         """
-        g = np.convolve(self.g[pair], np.ones(3) / 3.0, mode="same")
+        width = SMOOTHING / (self.edges[1] - self.edges[0])
+        reach = max(1, int(3 * width))
+        kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / max(width, 1e-9)) ** 2)
+        g = np.convolve(self.g[pair], kernel / kernel.sum(), mode="same")
         if not g.any():
             raise ValueError(f"no {pair[0]}-{pair[1]} pairs within {self.edges[-1]:g} Å")
         high = np.flatnonzero(g >= 0.5 * g.max())[0]
         falling = np.flatnonzero(np.diff(g[high:]) < 0)
         peak = high + int(falling[0]) if len(falling) else len(g) - 1
-        rising = np.flatnonzero(np.diff(g[peak:]) > 0)
+        low = np.flatnonzero(g[peak:] < 0.5 * g[peak])
+        rising = np.flatnonzero(np.diff(g[peak + low[0]:]) > 0) if len(low) else []
         if not len(rising):
             raise ValueError(f"the {pair[0]}-{pair[1]} RDF has no minimum within "
                              f"{self.edges[-1]:g} Å; give a larger rdf_max or a bond cutoff")
-        bottom = peak + int(rising[0])
-        level = g[bottom]
+        bottom = peak + int(low[0]) + int(rising[0])
         start = bottom
-        while start > peak and g[start - 1] <= level + 1e-12:  # the left end of a flat bottom
+        while start > peak and g[start - 1] <= g[bottom] + 1e-12:  # the left end of a flat bottom
             start -= 1
         return float(self.r[(start + bottom) // 2])
 

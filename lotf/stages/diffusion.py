@@ -1,6 +1,7 @@
 """The `diffusion` stage: tracer D over a temperature ladder, and the weighted Arrhenius fit.
 
-Each temperature is an NVT learning phase at the cell of the last MD phase: it runs until
+Each temperature is an NVT learning phase at the cell of the melt-quench glasses if that stage
+ran (the paper's room-temperature cell), else of the last MD phase: it runs until
 `production` of MD passes without a break (a break retrains, as in `learn`), and the clean
 trajectory of its final potential is analysed, one replica per walker. Colder temperatures
 follow until one shows no site-to-site hop (under one effective hop), where the ladder stops.
@@ -23,7 +24,7 @@ from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
 from lotf.stages.context import Context
-from lotf.store import read_structures
+from lotf.store import read_structures, write_structures
 
 MIN_HOPS = 1.0  # below this many effective hops a temperature shows no diffusion to fit
 
@@ -42,6 +43,7 @@ def diffusion(ctx: Context) -> dict:
     rows: dict[str, list[dict]] = {name: [] for name in projections}
     curves: dict = {}
     transport: dict[float, dict] = {}
+    _start_from_glass(ctx, phases[0])
     for index, phase in enumerate(phases):
         run_learning(ctx, ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
         replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
@@ -94,6 +96,23 @@ def diffusion(ctx: Context) -> dict:
                 extrapolated["conductivity_se_s_per_cm"], path)
     return {"activation_energy_ev": fit.activation_energy,
             "activation_energy_se_ev": fit.activation_energy_se}
+
+
+def _start_from_glass(ctx: Context, first: Phase) -> None:
+    """After a melt-quench, the ladder runs in the glasses' room-temperature cells (the paper's
+    fixed lattice): walker k's first temperature starts from glass k, cyclically."""
+    glasses_file = ctx.run.structures / "melt-quench.extxyz"
+    if not glasses_file.is_file():
+        return
+    glasses = read_structures(glasses_file)
+    for walker in range(ctx.config.active_learning.walkers):
+        restart = ctx.run.structures / f"restart-{first.name}-walker-{walker}.extxyz"
+        if not restart.is_file():
+            glass = glasses[walker % len(glasses)].copy()
+            glass.set_momenta(None)  # new velocities at the ladder's temperature
+            write_structures(restart, [glass])
+            logger.info("diffusion: walker %d starts from melt-quench glass %d", walker,
+                        walker % len(glasses))
 
 
 def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:

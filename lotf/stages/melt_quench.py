@@ -41,7 +41,8 @@ def melt_quench(ctx: Context) -> dict:
     add_result(ctx.run, "melt_quench", result)
     logger.info("melt-quench: %d glass(es) at %g K, density %.3f ± %.3f g/cm³", len(rows),
                 spec.temperature, result["density_g_cm3"], result["density_spread_g_cm3"])
-    return {"replicas": len(rows), "density_g_cm3": result["density_g_cm3"]}
+    return {"replicas": len(rows), "density_g_cm3": result["density_g_cm3"],
+            "generation": ctx.run.latest_generation()}
 
 
 def _with_density(thermo: dict[str, list], atoms) -> dict[str, np.ndarray]:
