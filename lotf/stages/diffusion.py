@@ -17,7 +17,7 @@ from lotf.analysis.arrhenius import ArrheniusFit, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.interface import interface_transport
 from lotf.analysis.msd import MSD, displacements, msd
-from lotf.config import Phase
+from lotf.config import Diffusion, Phase
 from lotf.errors import StageFailed, UserError
 from lotf.learn import final_trajectories, run_learning
 from lotf.log import logger
@@ -132,7 +132,8 @@ def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:
     return walkers
 
 
-def _transport(walkers: list[list[Atoms]], phase: Phase, spec, frame_ps: float) -> dict:
+def _transport(walkers: list[list[Atoms]], phase: Phase, spec: Diffusion, frame_ps: float
+               ) -> dict:
     """Displacements along the interface normal and crossing events at one temperature."""
     settings = spec.interface
     lag = max(1, round(settings.lag / 1000.0 / frame_ps))

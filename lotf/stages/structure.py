@@ -13,6 +13,7 @@ from ase import Atoms
 from lotf.analysis.bond_valence import formal_valences, global_instability_index
 from lotf.analysis.structure import RDF, coordination_fractions, isolated_unit_fraction, partial_rdfs
 from lotf.build.units import polyhedron
+from lotf.config import StructureAnalysis
 from lotf.errors import StageFailed
 from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
@@ -81,7 +82,7 @@ def _units(frames: list[Atoms], units: list[str], given: dict, found: dict) -> d
     return rows
 
 
-def _gii(ctx: Context, replicas: list[list[Atoms]], spec) -> dict | None:
+def _gii(ctx: Context, replicas: list[list[Atoms]], spec: StructureAnalysis) -> dict | None:
     """GII of up to `gii_frames` frames per replica with their energies; None for a structure
     without cation-anion bonds (a metal)."""
     try:
