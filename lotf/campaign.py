@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lotf.config import Campaign, load_config
+from lotf.context import Context
 from lotf.errors import UserError
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
 from lotf.stages import STAGES
-from lotf.stages.context import Context
 from lotf.store import RunDir, atomic_write
 
 DEFAULT_RUNS = Path("runs")

@@ -23,6 +23,7 @@ from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
 from lotf.config import Campaign, Phase, Weights
+from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
 from lotf.labelling import label
@@ -31,7 +32,6 @@ from lotf.log import logger
 from lotf.md.run import MDResult, MDSettings, run_md
 from lotf.oracle import fingerprint
 from lotf.potential import Potential, create, load
-from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
 MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen

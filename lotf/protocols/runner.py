@@ -14,6 +14,7 @@ from pathlib import Path
 from ase import Atoms
 
 from lotf.config import Phase
+from lotf.context import Context
 from lotf.faults import checkpoint
 from lotf.learn import (
     converged_weights,
@@ -26,7 +27,6 @@ from lotf.learn import (
 from lotf.log import logger
 from lotf.md.run import run_md
 from lotf.protocols.schedule import Chunk, Step, chunks
-from lotf.stages.context import Context
 from lotf.store import atomic_write, read_structures, write_structures
 
 

@@ -6,8 +6,8 @@ the campaign's `stages:` list names them, and `lotf validate` knows them all.
 
 from collections.abc import Callable
 
+from lotf.context import Context
 from lotf.registry import registrar
-from lotf.stages.context import Context
 
 Stage = Callable[[Context], dict]
 STAGES: dict[str, Stage] = {}

@@ -14,6 +14,7 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
 from lotf.config import ImportBootstrap, MDBootstrap, RattleBootstrap
+from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.labelling import LabelReport, label
 from lotf.ledger import MD_STEP, OK, content_key
@@ -21,7 +22,6 @@ from lotf.log import logger, track
 from lotf.oracle import OraclePool, fingerprint
 from lotf.registry import registrar
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
 SOURCE = "bootstrap"

@@ -6,6 +6,7 @@ stands on its own; then the next generation is trained on everything, and its er
 reported per source campaign.
 """
 
+from lotf.context import Context
 from lotf.errors import StageFailed, UserError
 from lotf.learn import learning_progress, train_generation
 from lotf.ledger import NOT_FOR_TRAINING, Ledger, oracle_id
@@ -13,7 +14,6 @@ from lotf.log import logger
 from lotf.oracle import fingerprint
 from lotf.report import add_result
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 
 
 @register_stage("consolidate")

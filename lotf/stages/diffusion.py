@@ -18,12 +18,12 @@ from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.interface import interface_transport
 from lotf.analysis.msd import MSD, displacements, msd
 from lotf.config import Diffusion, Phase
+from lotf.context import Context
 from lotf.errors import StageFailed, UserError
 from lotf.learn import converged_weights, final_trajectories, run_learning
 from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 
 MIN_HOPS = 1.0  # below this many effective hops a temperature shows no diffusion to fit

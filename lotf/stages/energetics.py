@@ -22,12 +22,12 @@ from lotf.analysis.energetics import (
     interface_energy,
     per_formula_unit,
 )
+from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.log import logger
 from lotf.potential import Potential, load
 from lotf.report import add_result
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 from lotf.stages.melt_quench import production_frames
 
 

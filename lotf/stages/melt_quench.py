@@ -9,12 +9,12 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses
 
+from lotf.context import Context
 from lotf.errors import StageFailed, UserError
 from lotf.log import logger
 from lotf.protocols.runner import history, run_protocol, step_trajectories
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 from lotf.store import read_structures, write_structures
 from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3
 

@@ -14,11 +14,11 @@ from lotf.analysis.bond_valence import formal_valences, global_instability_index
 from lotf.analysis.structure import RDF, coordination_fractions, isolated_unit_fraction, partial_rdfs
 from lotf.build.units import polyhedron
 from lotf.config import StructureAnalysis
+from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 from lotf.stages.melt_quench import production_frames
 from lotf.units import density_g_cm3
 

@@ -7,6 +7,7 @@ energy per atom and force components, and a parity plot.
 
 import numpy as np
 
+from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.labelling import label
 from lotf.learn import final_trajectories
@@ -16,7 +17,6 @@ from lotf.oracle import fingerprint
 from lotf.potential import load
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
-from lotf.stages.context import Context
 from lotf.store import read_structures
 
 
