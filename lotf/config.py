@@ -363,13 +363,12 @@ class Diffusion(Strict):
                 raise ValueError(f"direction '{name}' needs a new name and a nonzero vector")
         return directions
 
-    def phases(self, weights: Weights | None = None) -> list[Phase]:
+    def phases(self) -> list[Phase]:
         """One NVT learning phase per temperature, converged after equilibration + production
-        clean, fitting with `weights` (None: the potential's)."""
+        clean."""
         return [Phase(name=f"diffusion-{t:g}K", ensemble="nvt", temperature=t,
                       timestep=f"{self.timestep!r} fs", length=f"{self.length!r} fs",
-                      converge_after=f"{self.equilibration + self.production!r} fs",
-                      weights=weights)
+                      converge_after=f"{self.equilibration + self.production!r} fs")
                 for t in self.temperatures]
 
 

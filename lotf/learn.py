@@ -22,7 +22,7 @@ from ase import Atoms
 from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
-from lotf.config import Campaign, Phase, Weights
+from lotf.config import Campaign, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
@@ -185,12 +185,6 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
             fit_seconds=round(seconds, 1), oracle_calls=ctx.ledger.call_counts()["total"])
     save_progress(ctx, progress, generation=generation)
     return potential
-
-
-def converged_weights(config: Campaign) -> Weights | None:
-    """The fit weights of the last MD phase: later protocols and ladders keep them, so they
-    start with the potential the learning converged with instead of refitting it."""
-    return config.md.phases[-1].weights if config.md.phases else None
 
 
 def _weights(config: Campaign, phase: Phase | None) -> dict[str, float]:

@@ -16,14 +16,7 @@ from ase import Atoms
 from lotf.config import Phase
 from lotf.context import Context
 from lotf.faults import checkpoint
-from lotf.learn import (
-    converged_weights,
-    current_generation,
-    handle_break,
-    learning_progress,
-    md_settings,
-    save_progress,
-)
+from lotf.learn import current_generation, handle_break, learning_progress, md_settings, save_progress
 from lotf.log import logger
 from lotf.md.run import run_md
 from lotf.protocols.schedule import Chunk, Step, chunks
@@ -69,10 +62,11 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
                timestep_fs: float) -> None:
     step, folder = chunk.step, replica_folder(ctx, name, replica)
     pressure = None if step.pressure_bar is None else f"{step.pressure_bar!r} bar"
+    converged = ctx.config.md.phases[-1] if ctx.config.md.phases else None
     phase = Phase(name=f"{name}-{step.name}", ensemble=step.ensemble,
                   temperature=(chunk.start_k, chunk.end_k), pressure=pressure,
                   timestep=f"{timestep_fs!r} fs", length=f"{chunk.duration_fs!r} fs",
-                  weights=converged_weights(ctx.config))
+                  weights=converged.weights if converged else None)  # no refit to start with
     progress = learning_progress(ctx)
     steps = round(chunk.duration_fs / timestep_fs)
     while True:

@@ -20,7 +20,7 @@ from lotf.analysis.msd import MSD, displacements, msd
 from lotf.config import Diffusion, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learn import converged_weights, final_trajectories, run_learning
+from lotf.learn import final_trajectories, run_learning
 from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
@@ -37,7 +37,7 @@ def diffusion(ctx: Context) -> dict:
                         "production)")
     if not ctx.config.md.dump_every:
         raise UserError("the diffusion stage analyses trajectories: set md.dump_every above 0")
-    phases = spec.phases(converged_weights(ctx.config))
+    phases = spec.phases()
     frame_ps = ctx.config.md.dump_every * spec.timestep / 1000.0
     projections = ["total", *spec.directions]
     rows: dict[str, list[dict]] = {name: [] for name in projections}
