@@ -36,6 +36,11 @@ def parse_quantity(value: object, dimension: str, unit: str) -> float:
     return number * table[given] / table[unit]
 
 
+def mass_density(mass_amu, volume_a3):
+    """g/cm³ of `mass_amu` in `volume_a3` (numbers or arrays)."""
+    return mass_amu * AMU_PER_CM3_TO_G / volume_a3
+
+
 def density_g_cm3(atoms: Atoms) -> float:
     """Mass density of a periodic cell in g/cm³."""
-    return float(np.sum(atomic_masses[atoms.numbers]) * AMU_PER_CM3_TO_G / atoms.get_volume())
+    return float(mass_density(np.sum(atomic_masses[atoms.numbers]), atoms.get_volume()))

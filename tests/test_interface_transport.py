@@ -10,6 +10,7 @@ from lotf.analysis.interface import (
     interface_transport,
     normal_displacements,
 )
+from lotf.analysis.msd import displacements
 
 CUTOFFS = {"S": 2.8, "O": 2.3}
 
@@ -49,7 +50,9 @@ def test_crossing_events_with_a_lag():
 def test_transport_entry_counts_ions_beyond_half_a_period():
     # Li walks +12 Å along c (over half of the 20 Å period) in 0.5 Å steps, unwrapped across
     frames = [_frame(5.0, (9.0 + 0.5 * k) % 20) for k in range(25)]
-    entry = interface_transport([frames], "Li", [0, 0, 1], CUTOFFS, lag=1, bins=4)
+    pairs = ((atoms.positions, atoms.cell.array) for atoms in frames)
+    unwrapped = displacements(pairs, np.array([True, False, False]), np.array([False, True, True]))
+    entry = interface_transport([frames], [unwrapped], "Li", [0, 0, 1], CUTOFFS, lag=1, bins=4)
     assert entry["period_angstrom"] == pytest.approx(20.0)
     assert entry["fraction_beyond_half_period"] == 1.0
     assert sum(entry["counts"]) == 1

@@ -56,20 +56,17 @@ def crossings(frames: list[Atoms], species: str, cutoffs: dict[str, float],
     return events
 
 
-def interface_transport(replicas: list[list[Atoms]], species: str, normal, anions: dict[str, float],
-                        lag: int, bins: int = 40) -> dict:
+def interface_transport(replicas: list[list[Atoms]], unwrapped: list[np.ndarray], species: str,
+                        normal, anions: dict[str, float], lag: int, bins: int = 40) -> dict:
     """Displacements along `normal` and crossing events of `species` over replicas of one
-    temperature, as a results.json entry: the displacement histogram, the fraction of ions that
+    temperature, as a results.json entry (`unwrapped`: each replica's (frames, ions, 3)
+    positions from lotf.analysis.msd.displacements): the displacement histogram, the fraction of ions that
     moved at least half the cell's period (its height over the a-b plane, the interfaces being
     normal to c) and so must have crossed an interface, and the events with their lateral
     positions."""
-    from lotf.analysis.msd import displacements
-
     moved, events, period = [], [], np.inf
-    for frames in replicas:
-        mobile = np.array(frames[0].get_chemical_symbols()) == species
-        pairs = ((atoms.positions, atoms.cell.array) for atoms in frames)
-        moved.append(normal_displacements(displacements(pairs, mobile, ~mobile), normal))
+    for frames, positions in zip(replicas, unwrapped, strict=True):
+        moved.append(normal_displacements(positions, normal))
         events += crossings(frames, species, anions, lag)
         cell = frames[0].cell
         period = min(period, float(cell.volume / np.linalg.norm(np.cross(cell[0], cell[1]))))

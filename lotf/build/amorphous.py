@@ -12,7 +12,7 @@ from lotf.build.files import StructureFile
 from lotf.build.spec import StructureSpec
 from lotf.build.units import MOLECULAR_UNITS, is_unit, unit_atoms
 from lotf.errors import UserError
-from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3
+from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3, mass_density
 
 DEFAULT_MIN_DISTANCE_FACTOR = 0.85  # times the sum of covalent radii, when no pair is given
 ATTEMPTS_PER_UNIT = 5000
@@ -120,7 +120,7 @@ def pack(spec: AmorphousSpec, rng: np.random.Generator) -> Atoms:
         atoms = _try_pack(templates, lengths, limits, rng)
         if atoms is not None:
             return atoms
-    density = mass * AMU_PER_CM3_TO_G / np.prod(lengths)
+    density = mass_density(mass, np.prod(lengths))
     raise UserError(
         f"could not pack {dict(spec.units)} into a {' x '.join(f'{x:.2f}' for x in lengths)} Å box "
         f"({density:.3f} g/cm³) keeping the minimum distances; lower the density or min_distance"

@@ -16,7 +16,7 @@ from ase import Atoms
 from lotf.analysis.arrhenius import ArrheniusFit, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.interface import interface_transport
-from lotf.analysis.msd import MSD, displacements, msd
+from lotf.analysis.msd import displacements, msd
 from lotf.config import Diffusion, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
@@ -48,16 +48,20 @@ def diffusion(ctx: Context) -> dict:
         run_learning(ctx, ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
         replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
         walkers = _production(ctx, phase, round(spec.equilibration / 1000.0 / frame_ps))
+        unwrapped: list[np.ndarray] = []  # each walker's positions, for interface transport
         for frames in walkers:
             cell = frames[0]  # fixed cell: the carrier density of every temperature
             carriers = cell.get_chemical_symbols().count(spec.species) / cell.get_volume()
-            result = _msd(frames, spec.species, frame_ps, spec.directions)
+            selected = _unwrapped(frames, spec.species)
+            if spec.interface is not None:  # kept only when the transport needs them again
+                unwrapped.append(selected)
+            result = msd(selected, frame_ps, spec.directions)
             for name in projections:
                 replicas[name].append(
                     tracer_diffusivity(result, name, spec.hop_length, spec.window))
             curves.setdefault(phase.temperature, []).append((result, replicas["total"][-1]))
         if spec.interface is not None:
-            transport[phase.temperature] = _transport(walkers, phase, spec, frame_ps)
+            transport[phase.temperature] = _transport(walkers, unwrapped, phase, spec, frame_ps)
         estimates = {name: _combine(replicas[name]) for name in projections}
         for name, estimate in estimates.items():
             rows[name].append({"temperature_k": phase.temperature, **estimate.as_dict(),
@@ -132,12 +136,12 @@ def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:
     return walkers
 
 
-def _transport(walkers: list[list[Atoms]], phase: Phase, spec: Diffusion, frame_ps: float
-               ) -> dict:
+def _transport(walkers: list[list[Atoms]], unwrapped: list[np.ndarray], phase: Phase,
+               spec: Diffusion, frame_ps: float) -> dict:
     """Displacements along the interface normal and crossing events at one temperature."""
     settings = spec.interface
     lag = max(1, round(settings.lag / 1000.0 / frame_ps))
-    entry = interface_transport(walkers, spec.species, settings.normal, settings.anions, lag,
+    entry = interface_transport(walkers, unwrapped, spec.species, settings.normal, settings.anions, lag,
                                 settings.bins)
     logger.info("diffusion at %g K: %d interface crossing(s); %.0f %% of %s moved over half the "
                 "period along the normal", phase.temperature, entry["crossings"],
@@ -145,12 +149,13 @@ def _transport(walkers: list[list[Atoms]], phase: Phase, spec: Diffusion, frame_
     return entry
 
 
-def _msd(frames: list[Atoms], species: str, frame_ps: float, directions: dict) -> MSD:
+def _unwrapped(frames: list[Atoms], species: str) -> np.ndarray:
+    """(frames, ions, 3) continuous positions of `species`, drift of the rest removed."""
     mobile = np.array(frames[0].get_chemical_symbols()) == species
     if not mobile.any():
         raise StageFailed(f"diffusion: no {species} atoms in the trajectory")
     pairs = ((atoms.positions, atoms.cell.array) for atoms in frames)
-    return msd(displacements(pairs, mobile, framework=~mobile), frame_ps, directions)
+    return displacements(pairs, mobile, framework=~mobile)
 
 
 def _fit(rows: list[dict]) -> ArrheniusFit | None:

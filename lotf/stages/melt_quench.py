@@ -16,7 +16,7 @@ from lotf.protocols.runner import history, run_protocol, step_trajectories
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
 from lotf.store import read_structures, write_structures
-from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3
+from lotf.units import density_g_cm3, mass_density
 
 NAME = "melt-quench"
 HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV/atom)"),
@@ -49,7 +49,7 @@ def _with_density(thermo: dict[str, list], atoms) -> dict[str, np.ndarray]:
     """The history as arrays, with the density and the energy per atom added."""
     arrays = {k: np.asarray(v) for k, v in thermo.items()}
     mass = float(np.sum(atomic_masses[atoms.numbers]))
-    arrays["density"] = mass * AMU_PER_CM3_TO_G / arrays["vol"]
+    arrays["density"] = mass_density(mass, arrays["vol"])
     arrays["pe_per_atom"] = arrays["pe"] / len(atoms)
     return arrays
 
