@@ -120,6 +120,8 @@ class Weights(Strict):
 class Potential(Strict):
     """The MTP to learn: level, radial cutoff and fit weights (the paper: level 12, 5 Å)."""
 
+    backend: Literal["native", "motep"] = Field(
+        "native", description="lotf's C++ core, or motep (the reference it is tested against)")
     level: int = Field(12, ge=2, le=20)
     cutoff: PositiveFloat = Field(5.0, description="Å")
     min_dist: PositiveFloat | None = Field(None, description="Å; None: from the training data")

@@ -166,7 +166,8 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
     settings = config.potential
     # the radial basis must cover every labelled distance (collisions are never labelled)
     min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
-    potential = create(config.system.species, level=settings.level, cutoff=settings.cutoff,
+    potential = create(config.system.species, backend=settings.backend, level=settings.level,
+                       cutoff=settings.cutoff,
                        min_dist=min_dist, radial_basis_size=settings.radial_basis_size,
                        seed=config.seed + generation, fit_steps=settings.fit_steps)
     weights = _weights(config, phase)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from lotf.potential.motep_backend import MotepMTP
+from lotf.potential.native_backend import NativeMTP
 
 REFERENCE = Path(__file__).parent / "data" / "mlip"
 CASES = sorted((p.parent.parent.name, p.parent.name) for p in REFERENCE.glob("*/*/pot.mtp"))
@@ -32,9 +33,10 @@ def test_all_reference_potentials_are_here():
     assert len(CASES) == 15
 
 
+@pytest.mark.parametrize("backend", [NativeMTP, MotepMTP], ids=["native", "motep"])
 @pytest.mark.parametrize("cell,level", CASES, ids=[f"{c}-{lv}" for c, lv in CASES])
-def test_mlip2_outputs_reproduced(cell, level, tmp_path):
-    potential = MotepMTP.from_mtp_file(REFERENCE / cell / level / "pot.mtp", ["Cu"])
+def test_mlip2_outputs_reproduced(cell, level, backend, tmp_path):
+    potential = backend.from_mtp_file(REFERENCE / cell / level / "pot.mtp", ["Cu"])
     inputs = _read_cfg(REFERENCE / cell / "training.cfg.gz", tmp_path)
     expected = _read_cfg(REFERENCE / cell / level / "out.cfg.gz", tmp_path)
     assert len(inputs) == len(expected) > 100

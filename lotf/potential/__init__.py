@@ -9,9 +9,10 @@ from pathlib import Path
 from lotf.potential.activeset import ActiveSet
 from lotf.potential.base import Evaluation, Potential
 from lotf.potential.motep_backend import MotepMTP
+from lotf.potential.native_backend import NativeMTP
 
-BACKENDS: dict[str, type[Potential]] = {"motep": MotepMTP}
-DEFAULT_BACKEND = "motep"
+BACKENDS: dict[str, type[Potential]] = {"native": NativeMTP, "motep": MotepMTP}
+DEFAULT_BACKEND = "native"
 
 
 def create(species: list[str], backend: str = DEFAULT_BACKEND, **settings) -> Potential:

@@ -1,0 +1,202 @@
+"""MTP on lotf's own C++ core (lotf.potential._mtp): evaluation, grades and fitting.
+
+The fit is MLIP's recipe on the core's exact loss gradient: a level-2 (pair) least-squares
+start for the radial coefficients, least squares for the moment and species coefficients,
+L-BFGS over all coefficients, then least squares again.
+"""
+
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.optimize import minimize
+
+from lotf.log import logger
+from lotf.potential import _mtp
+from lotf.potential.base import Evaluation, Potential
+from lotf.potential.mtp_file import MTPFile, read_mtp, write_mtp
+
+LEVELS = tuple(range(2, 22, 2))
+MTP_FILE = "pot.mtp"
+VERLET_SKIN = 0.5  # Å: MD steps reuse pairs until an atom has moved half of it
+_VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # xx yy zz yz xz xy, as ASE
+
+
+def level_definition(level: int) -> MTPFile:
+    """The untrained MTP of a level: its moment tensors and contractions."""
+    if level not in LEVELS:
+        raise ValueError(f"MTP level {level} is not available (levels: {LEVELS})")
+    path = resources.files("lotf.potential") / "levels" / f"level{level:02d}.mtp"
+    with resources.as_file(path) as file:
+        return read_mtp(file)
+
+
+class NativeMTP(Potential):
+    """A moment tensor potential evaluated and fitted by lotf's C++ core."""
+
+    backend = "native"
+
+    def __init__(self, mtp: MTPFile, species: list[str], level: int, active_set=None,
+                 fit_steps: int = 100):
+        super().__init__(species, active_set)
+        if mtp.species_count != len(species):
+            raise ValueError(f"the MTP has {mtp.species_count} species; {len(species)} were named")
+        self.mtp, self.level, self.fit_steps = mtp, level, fit_steps
+        self._model = self._verlet = None
+
+    @classmethod
+    def create(cls, species: list[str], level: int = 12, cutoff: float = 5.0,
+               min_dist: float = 1.0, radial_basis_size: int = 8, seed: int = 0,
+               fit_steps: int = 100) -> "NativeMTP":
+        """An untrained MTP with random coefficients (motep's ranges) until `fit`."""
+        rng = np.random.default_rng(seed)
+        count = len(species)
+        mtp = replace(level_definition(level), species_count=count, min_dist=float(min_dist),
+                      max_dist=float(cutoff), radial_basis_size=radial_basis_size)
+        mtp = replace(mtp, species_coeffs=rng.uniform(-5, 5, count),
+                      moment_coeffs=rng.uniform(-5, 5, len(mtp.alpha_moment_mapping)),
+                      radial_coeffs=rng.uniform(-0.1, 0.1, (count, count, mtp.radial_funcs_count,
+                                                            radial_basis_size)))
+        return cls(mtp, species, level, fit_steps=fit_steps)
+
+    @classmethod
+    def from_mtp_file(cls, path: Path, species: list[str]) -> "NativeMTP":
+        """A potential from an MLIP .mtp file (MLIP does not store species: name them)."""
+        return cls(read_mtp(path), species, level=0)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.mtp.max_dist)
+
+    @property
+    def min_dist(self) -> float:
+        return float(self.mtp.min_dist)
+
+    @property
+    def model(self) -> "_mtp.Model":
+        """The core's model of the current coefficients (built once per change)."""
+        if self._model is None:
+            self._model = _core_model(self.mtp, self.mtp.parameters())
+        return self._model
+
+    def _types(self, atoms: Atoms) -> np.ndarray:
+        return np.argmax(atoms.numbers[:, None] == self._numbers, axis=1).astype(np.int32)
+
+    def _evaluate(self, atoms: Atoms, with_basis: bool) -> Evaluation:
+        if self._verlet is None:
+            self._verlet = _mtp.VerletList(self.cutoff, VERLET_SKIN)
+        result = _mtp.evaluate(self.model, self._types(atoms), _positions(atoms),
+                               np.array(atoms.cell, dtype=float), atoms.pbc, True, with_basis,
+                               self._verlet)
+        stress = None
+        if atoms.cell.rank == 3:
+            stress = result["virial"][_VOIGT] / atoms.get_volume()
+        return Evaluation(energy=float(result["energy"]), forces=result["forces"], stress=stress,
+                          basis=result.get("basis"))
+
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
+        """Pair start, least squares, L-BFGS over all coefficients, least squares again."""
+        samples = self.training_set(train)
+        w = tuple(float(weights[name]) for name in ("energy", "forces", "stress"))
+        parameters = self._pair_start(samples, w)
+        parameters = self._linear_fit(samples, w, parameters)
+        if self.fit_steps > 0:
+            model = _core_model(self.mtp, parameters)
+
+            def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
+                model.parameters = x
+                return samples.loss(model, *w)
+
+            result = minimize(loss, parameters, jac=True, method="L-BFGS-B",
+                              options={"maxiter": self.fit_steps})
+            logger.debug("native fit: L-BFGS %d iterations, loss %.6g (%s)", result.nit,
+                         result.fun, result.message)
+            parameters = self._linear_fit(samples, w, result.x)
+        self._set(parameters)
+
+    def training_set(self, train: list[Atoms]) -> "_mtp.TrainingSet":
+        """The labelled structures with their neighbour lists, for the core's loss."""
+        samples = _mtp.TrainingSet(self.cutoff)
+        for atoms in train:
+            results = atoms.calc.results
+            periodic = atoms.cell.rank == 3
+            stress = results.get("stress") if periodic else None
+            if stress is not None:
+                stress = np.asarray(stress, dtype=float)
+                stress = _full(stress) if stress.shape == (6,) else stress.reshape(3, 3)
+            forces = results.get("forces")
+            samples.add(self._types(atoms), _positions(atoms), np.array(atoms.cell, dtype=float),
+                        atoms.pbc, atoms.get_volume() if periodic else 0.0,
+                        float(results["energy"]),
+                        None if forces is None else np.asarray(forces, dtype=float), stress)
+        return samples
+
+    def _pair_start(self, samples, weights) -> np.ndarray:
+        """MLIP's level-2 start: moment coefficients (1, 0, ...) and the best pair potential."""
+        mtp = self.mtp
+        first = mtp.alpha_index_basic[mtp.alpha_moment_mapping[0]]
+        parameters = mtp.parameters()
+        if mtp.alpha_moment_mapping[0] >= len(mtp.alpha_index_basic) or first.any():
+            return parameters  # the first basis function is not a pair term: nothing to start
+        moments, species = len(mtp.alpha_moment_mapping), mtp.species_count
+        parameters[:moments] = 0.0
+        parameters[0] = 1.0
+        hessian, rhs = samples.pair_normal_equations(_core_model(mtp, parameters), *weights)
+        solution = _solve(hessian, rhs)
+        radial = parameters[moments + species:].reshape(mtp.radial_coeffs.shape)
+        radial[:, :, 0, :] = solution[:-species].reshape(species, species, -1)
+        parameters[moments:moments + species] = solution[-species:]
+        return parameters
+
+    def _linear_fit(self, samples, weights, parameters: np.ndarray) -> np.ndarray:
+        """Least squares in the moment and species coefficients (the loss is quadratic in them)."""
+        hessian, rhs = samples.normal_equations(_core_model(self.mtp, parameters), *weights)
+        parameters = parameters.copy()
+        parameters[:len(rhs)] = _solve(hessian, rhs)
+        return parameters
+
+    def _set(self, parameters: np.ndarray) -> None:
+        self.mtp = self.mtp.with_parameters(parameters)
+        self._model = None
+
+    def _save(self, directory: Path) -> dict:
+        write_mtp(directory / MTP_FILE, self.mtp)
+        return {"mtp": MTP_FILE, "level": self.level, "cutoff": self.cutoff,
+                "min_dist": self.min_dist}
+
+    @classmethod
+    def _load(cls, directory: Path, metadata: dict) -> "NativeMTP":
+        mtp = read_mtp(directory / metadata.get("mtp", MTP_FILE))
+        return cls(mtp, metadata["species"], metadata.get("level", 0))
+
+
+def _core_model(mtp: MTPFile, parameters: np.ndarray) -> "_mtp.Model":
+    return _mtp.Model(mtp.species_count, mtp.radial_basis_size, mtp.radial_funcs_count,
+                      mtp.min_dist, mtp.max_dist, mtp.scaling,
+                      np.ascontiguousarray(mtp.alpha_index_basic, dtype=np.int32).reshape(-1, 4),
+                      np.ascontiguousarray(mtp.alpha_index_times, dtype=np.int32).reshape(-1, 4),
+                      np.ascontiguousarray(mtp.alpha_moment_mapping, dtype=np.int32),
+                      mtp.alpha_moments_count, np.ascontiguousarray(parameters, dtype=float))
+
+
+def _positions(atoms: Atoms) -> np.ndarray:
+    return np.ascontiguousarray(atoms.positions, dtype=float)
+
+
+def _full(voigt: np.ndarray) -> np.ndarray:
+    xx, yy, zz, yz, xz, xy = voigt
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+
+
+def _solve(hessian: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Normal equations, with a ridge of 1e-12 of the mean diagonal against exact degeneracy
+    (a species absent from the data, linearly dependent moments)."""
+    ridge = 1e-12 * max(np.trace(hessian) / len(rhs), 1e-300)
+    matrix = hessian + ridge * np.eye(len(rhs))
+    try:
+        return cho_solve(cho_factor(matrix), rhs)
+    except LinAlgError:
+        return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
