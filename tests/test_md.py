@@ -104,7 +104,7 @@ def test_an_error_in_the_potential_stops_the_run_loudly(broad):
                 raise RuntimeError("out of memory in the basis")
             return super()._evaluate(atoms, with_basis)
 
-    failing = Failing(broad.data, broad.species, broad.level, broad.active_set)
+    failing = Failing(broad.mtp, broad.species, broad.level, broad.active_set)
     with pytest.raises(CallbackError, match="out of memory in the basis"):
         run_md(failing, lattice(), MDSettings("nvt", (300.0, 300.0), 500, thermo_every=50))
 
@@ -116,7 +116,7 @@ def test_an_exploding_cell_halts_as_an_extrapolation(broad):
             result.forces[0] = [1e5, 0.0, 0.0]  # eV/A: atom 0 leaves the box within steps
             return result
 
-    exploding = Exploding(broad.data, broad.species, broad.level, broad.active_set)
+    exploding = Exploding(broad.mtp, broad.species, broad.level, broad.active_set)
     result = run_md(exploding, lattice(), MDSettings("nve", (300.0, 300.0), 500, thermo_every=50))
     assert result.halted and result.max_grade == float("inf") and result.steps < 500
 

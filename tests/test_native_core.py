@@ -179,11 +179,11 @@ def test_neighbours_equal_ase(cell):
 
 
 def test_verlet_list_equals_fresh_neighbours_along_md():
-    reference, native = _pair(8, seed=5)
+    _, native = _pair(8, seed=5)
     atoms = _random_cell(9)
     rng = np.random.default_rng(0)
     fresh = NativeMTP(native.mtp, SPECIES, 8)
-    for step in range(30):
+    for _step in range(30):
         atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
         fresh._verlet = None  # a new list each call
         ours, expected = native._evaluate(atoms, False), fresh._evaluate(atoms, False)
@@ -230,3 +230,18 @@ def test_fit_learns_emt_better_than_the_pair_start():
     assert errors[150]["forces_rmse_ev_per_a"] < 0.05
     assert errors[150]["energy_rmse_mev_per_atom"] < 3.0
     assert errors[150]["forces_rmse_ev_per_a"] < errors[0]["forces_rmse_ev_per_a"]
+
+
+def test_results_do_not_depend_on_the_thread_count(labelled_set):
+    """Bit for bit: MPI ranks and resumed runs may get another number of OpenMP threads."""
+    native, frames, samples = labelled_set
+    outputs, original = [], _mtp.max_threads()
+    for threads in (1, 2):
+        _mtp.set_threads(threads)
+        result = native._evaluate(frames[0][0], with_basis=True)
+        outputs.append((result.forces, result.stress, result.basis,
+                        *samples.loss(native.model, *WEIGHTS),
+                        *samples.normal_equations(native.model, *WEIGHTS)))
+    _mtp.set_threads(original)
+    for one, two in zip(*outputs, strict=True):
+        assert np.array_equal(one, two)

@@ -115,7 +115,7 @@ class NativeMTP(Potential):
             logger.debug("native fit: L-BFGS %d iterations, loss %.6g (%s)", result.nit,
                          result.fun, result.message)
             parameters = self._linear_fit(samples, w, result.x)
-        self._set(parameters)
+        self.set_parameters(parameters)
 
     def training_set(self, train: list[Atoms]) -> "_mtp.TrainingSet":
         """The labelled structures with their neighbour lists, for the core's loss."""
@@ -158,7 +158,8 @@ class NativeMTP(Potential):
         parameters[:len(rhs)] = _solve(hessian, rhs)
         return parameters
 
-    def _set(self, parameters: np.ndarray) -> None:
+    def set_parameters(self, parameters: np.ndarray) -> None:
+        """New coefficients, in the order of `MTPFile.parameters()`."""
         self.mtp = self.mtp.with_parameters(parameters)
         self._model = None
 
