@@ -10,7 +10,6 @@ import io
 import logging
 import tempfile
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,13 @@ from ase.data import atomic_numbers
 
 from lotf.log import logger
 from lotf.potential.base import Evaluation, Potential
+from lotf.potential.mtp_file import level_file
 from lotf.potential.mtp_jacobian import SiteEnergyJacobian
 
 # motep logs every optimiser step, and a warning for each short distance, which lotf's grade
 # and explosion checks already cover; its errors still pass.
 logging.getLogger("motep").setLevel(logging.ERROR)
 
-LEVELS = tuple(range(2, 22, 2))
 MTP_FILE = "pot.mtp"
 
 
@@ -34,11 +33,8 @@ def level_definition(level: int):
     """The untrained MTP of a level (its moment tensors and contractions) as motep data."""
     from motep.io.mlip.mtp import read_mtp
 
-    if level not in LEVELS:
-        raise ValueError(f"MTP level {level} is not available (levels: {LEVELS})")
-    path = resources.files("lotf.potential") / "levels" / f"level{level:02d}.mtp"
-    with resources.as_file(path) as file:
-        return read_mtp(file)
+    with level_file(level) as path:
+        return read_mtp(path)
 
 
 class MotepMTP(Potential):

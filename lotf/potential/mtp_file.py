@@ -5,10 +5,23 @@ MLIP-2 and motep (MLIP does not store the species: the caller names them).
 """
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+LEVELS = tuple(range(2, 22, 2))
+
+
+@contextmanager
+def level_file(level: int):
+    """The path of the untrained MTP of a level (MLIP's file, shipped in lotf/potential/levels)."""
+    if level not in LEVELS:
+        raise ValueError(f"MTP level {level} is not available (levels: {LEVELS})")
+    with resources.as_file(resources.files("lotf.potential") / "levels" / f"level{level:02d}.mtp") as path:
+        yield path
 
 
 @dataclass

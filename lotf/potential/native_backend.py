@@ -6,7 +6,6 @@ L-BFGS over all coefficients, then least squares again.
 """
 
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,8 @@ from scipy.optimize import minimize
 from lotf.log import logger
 from lotf.potential import _mtp
 from lotf.potential.base import Evaluation, Potential
-from lotf.potential.mtp_file import MTPFile, read_mtp, write_mtp
+from lotf.potential.mtp_file import MTPFile, level_file, read_mtp, write_mtp
 
-LEVELS = tuple(range(2, 22, 2))
 MTP_FILE = "pot.mtp"
 VERLET_SKIN = 0.5  # Å: MD steps reuse pairs until an atom has moved half of it
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # xx yy zz yz xz xy, as ASE
@@ -27,11 +25,8 @@ _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # xx yy zz yz xz xy, as ASE
 
 def level_definition(level: int) -> MTPFile:
     """The untrained MTP of a level: its moment tensors and contractions."""
-    if level not in LEVELS:
-        raise ValueError(f"MTP level {level} is not available (levels: {LEVELS})")
-    path = resources.files("lotf.potential") / "levels" / f"level{level:02d}.mtp"
-    with resources.as_file(path) as file:
-        return read_mtp(file)
+    with level_file(level) as path:
+        return read_mtp(path)
 
 
 class NativeMTP(Potential):

@@ -26,6 +26,9 @@ void scatter(int i, int count, const int* atoms, const Vec3* vectors, const Vec3
         }
 }
 
+bool fits_forces(const Sample& s, const Weights& w) { return w.forces > 0 && !s.forces.empty(); }
+bool fits_stress(const Sample& s, const Weights& w) { return w.stress > 0 && s.has_stress && s.volume > 0; }
+
 Mat3 symmetric(const Mat3& m) {
     Mat3 s;
     for (int a = 0; a < 3; ++a)
@@ -104,62 +107,54 @@ Loss loss(const Model& model, const std::vector<Sample>& samples, const Weights&
         SiteKernel kernel(model);
         std::vector<Vec3> forces, gradient, directions, force_residual;
         Mat3 virial;
-#pragma omp for schedule(dynamic)
-        for (int block = 0; block < blocks; ++block) {
+        for_samples_in_blocks(samples.size(), blocks, [&](int block, std::size_t n) {
             double& local_value = block_value[block];
             std::vector<double>& local_gradient = block_gradient[block];
-            const std::size_t first = block_start(block, blocks, samples.size());
-            const std::size_t last = block_start(block + 1, blocks, samples.size());
-            for (std::size_t n = first; n < last; ++n) {
-                const Sample& s = samples[n];
-                const int natoms = s.neighbours.size();
-                const std::vector<int> ntypes = neighbour_types(s.types, s.neighbours);
-                const bool fit_forces = weights.forces > 0 && !s.forces.empty();
-                const bool fit_stress = weights.stress > 0 && s.has_stress && s.volume > 0;
-                const double energy = sample_forward(kernel, s, ntypes, fit_forces || fit_stress, forces, virial, gradient);
-                const double energy_residual = (energy - s.energy) / natoms;
-                local_value += per_sample * weights.energy * energy_residual * energy_residual;
-                force_residual.assign(natoms, Vec3{0.0, 0.0, 0.0});
-                if (fit_forces)
-                    for (int i = 0; i < natoms; ++i)
-                        for (int a = 0; a < 3; ++a) {
-                            force_residual[i][a] = forces[i][a] - s.forces[i][a];
-                            local_value += per_sample * weights.forces * force_residual[i][a] * force_residual[i][a];
-                        }
-                Mat3 stress_residual{};
-                if (fit_stress)
-                    for (int a = 0; a < 3; ++a)
-                        for (int b = 0; b < 3; ++b) {
-                            stress_residual[a][b] = virial[a][b] / s.volume - s.stress[a][b];
-                            local_value += per_sample * weights.stress * stress_residual[a][b] * stress_residual[a][b];
-                        }
-                if (!with_gradient) continue;
-                const double lambda = 2.0 * per_sample * weights.energy * energy_residual / natoms;
-                const double force_scale = fit_forces ? -2.0 * per_sample * weights.forces : 0.0;
-                const double stress_scale = fit_stress ? 2.0 * per_sample * weights.stress / s.volume : 0.0;
-                for (int i = 0; i < natoms; ++i) {
-                    const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
-                    kernel.energy(s.types[i], count, &ntypes[start], &s.neighbours.vector[start]);
-                    directions.resize(count);
-                    for (int j = 0; j < count; ++j) {
-                        const Vec3& r = s.neighbours.vector[start + j];
-                        const Vec3& other = force_residual[s.neighbours.atom[start + j]];
-                        for (int a = 0; a < 3; ++a)
-                            directions[j][a] = force_scale * (other[a] - force_residual[i][a]) +
-                                               stress_scale * (stress_residual[a][0] * r[0] + stress_residual[a][1] * r[1] +
-                                                               stress_residual[a][2] * r[2]);
+            const Sample& s = samples[n];
+            const int natoms = s.neighbours.size();
+            const std::vector<int> ntypes = neighbour_types(s.types, s.neighbours);
+            const bool fit_forces = fits_forces(s, weights), fit_stress = fits_stress(s, weights);
+            const double energy = sample_forward(kernel, s, ntypes, fit_forces || fit_stress, forces, virial, gradient);
+            const double energy_residual = (energy - s.energy) / natoms;
+            local_value += per_sample * weights.energy * energy_residual * energy_residual;
+            force_residual.assign(natoms, Vec3{0.0, 0.0, 0.0});
+            if (fit_forces)
+                for (int i = 0; i < natoms; ++i)
+                    for (int a = 0; a < 3; ++a) {
+                        force_residual[i][a] = forces[i][a] - s.forces[i][a];
+                        local_value += per_sample * weights.forces * force_residual[i][a] * force_residual[i][a];
                     }
-                    kernel.add_loss_gradient(lambda, directions.data(), local_gradient.data());
+            Mat3 stress_residual{};
+            if (fit_stress)
+                for (int a = 0; a < 3; ++a)
+                    for (int b = 0; b < 3; ++b) {
+                        stress_residual[a][b] = virial[a][b] / s.volume - s.stress[a][b];
+                        local_value += per_sample * weights.stress * stress_residual[a][b] * stress_residual[a][b];
+                    }
+            if (!with_gradient) return;
+            const double lambda = 2.0 * per_sample * weights.energy * energy_residual / natoms;
+            const double force_scale = fit_forces ? -2.0 * per_sample * weights.forces : 0.0;
+            const double stress_scale = fit_stress ? 2.0 * per_sample * weights.stress / s.volume : 0.0;
+            for (int i = 0; i < natoms; ++i) {
+                const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
+                kernel.energy(s.types[i], count, &ntypes[start], &s.neighbours.vector[start]);
+                directions.resize(count);
+                for (int j = 0; j < count; ++j) {
+                    const Vec3& r = s.neighbours.vector[start + j];
+                    const Vec3& other = force_residual[s.neighbours.atom[start + j]];
+                    for (int a = 0; a < 3; ++a)
+                        directions[j][a] = force_scale * (other[a] - force_residual[i][a]) +
+                                           stress_scale * (stress_residual[a][0] * r[0] + stress_residual[a][1] * r[1] +
+                                                           stress_residual[a][2] * r[2]);
                 }
+                kernel.add_loss_gradient(lambda, directions.data(), local_gradient.data());
             }
-        }
+        });
     }
     Loss total;
     total.gradient.assign(with_gradient ? nparameters : 0, 0.0);
-    for (int block = 0; block < blocks; ++block) {
-        total.value += block_value[block];
-        for (std::size_t p = 0; p < total.gradient.size(); ++p) total.gradient[p] += block_gradient[block][p];
-    }
+    for (double value : block_value) total.value += value;
+    add_blocks(block_gradient, total.gradient);
     return total;
 }
 
@@ -194,63 +189,55 @@ std::pair<std::vector<double>, std::vector<double>> normal_equations(const Model
         SiteKernel kernel(model);
         std::vector<double> energy_row, force_rows, stress_rows;
         std::vector<Vec3> gradient;
-#pragma omp for schedule(dynamic)
-        for (int block = 0; block < blocks; ++block) {
+        for_samples_in_blocks(samples.size(), blocks, [&](int block, std::size_t n) {
             std::vector<double>& local_h = block_h[block];
             std::vector<double>& local_y = block_y[block];
-            const std::size_t first = block_start(block, blocks, samples.size());
-            const std::size_t last = block_start(block + 1, blocks, samples.size());
-            for (std::size_t n = first; n < last; ++n) {
-                const Sample& s = samples[n];
-                const int natoms = s.neighbours.size();
-                const std::vector<int> ntypes = neighbour_types(s.types, s.neighbours);
-                const bool fit_forces = weights.forces > 0 && !s.forces.empty();
-                const bool fit_stress = weights.stress > 0 && s.has_stress && s.volume > 0;
-                energy_row.assign(nlinear, 0.0);
-                force_rows.assign(3 * natoms * nlinear, 0.0);  // row (atom, component): -dB/dx
-                stress_rows.assign(9 * nlinear, 0.0);          // row (a, b): virial of B / volume
-                for (int i = 0; i < natoms; ++i) {
-                    const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
-                    kernel.energy(s.types[i], count, &ntypes[start], &s.neighbours.vector[start]);
-                    energy_row[nscalar + s.types[i]] += 1.0;
-                    for (int a = 0; a < nscalar; ++a) energy_row[a] += kernel.scalar(a);
-                    if (!fit_forces && !fit_stress) continue;
-                    gradient.resize(count);
-                    for (int a = 0; a < nscalar; ++a) {
-                        kernel.scalar_gradient(a, gradient.data());
-                        for (int j = 0; j < count; ++j) {
-                            const int other = s.neighbours.atom[start + j];
-                            const Vec3& r = s.neighbours.vector[start + j];
-                            for (int c = 0; c < 3; ++c) {
-                                force_rows[(3 * other + c) * nlinear + a] -= gradient[j][c];
-                                force_rows[(3 * i + c) * nlinear + a] += gradient[j][c];
-                                if (fit_stress)
-                                    for (int d = 0; d < 3; ++d)
-                                    stress_rows[(3 * c + d) * nlinear + a] +=
-                                        0.5 * (gradient[j][c] * r[d] + gradient[j][d] * r[c]) / s.volume;
-                            }
+            const Sample& s = samples[n];
+            const int natoms = s.neighbours.size();
+            const std::vector<int> ntypes = neighbour_types(s.types, s.neighbours);
+            const bool fit_forces = fits_forces(s, weights), fit_stress = fits_stress(s, weights);
+            energy_row.assign(nlinear, 0.0);
+            force_rows.assign(3 * natoms * nlinear, 0.0);  // row (atom, component): -dB/dx
+            stress_rows.assign(9 * nlinear, 0.0);          // row (a, b): virial of B / volume
+            for (int i = 0; i < natoms; ++i) {
+                const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
+                kernel.energy(s.types[i], count, &ntypes[start], &s.neighbours.vector[start]);
+                energy_row[nscalar + s.types[i]] += 1.0;
+                for (int a = 0; a < nscalar; ++a) energy_row[a] += kernel.scalar(a);
+                if (!fit_forces && !fit_stress) continue;
+                gradient.resize(count);
+                for (int a = 0; a < nscalar; ++a) {
+                    kernel.scalar_gradient(a, gradient.data());
+                    for (int j = 0; j < count; ++j) {
+                        const int other = s.neighbours.atom[start + j];
+                        const Vec3& r = s.neighbours.vector[start + j];
+                        for (int c = 0; c < 3; ++c) {
+                            force_rows[(3 * other + c) * nlinear + a] -= gradient[j][c];
+                            force_rows[(3 * i + c) * nlinear + a] += gradient[j][c];
+                            if (fit_stress)
+                                for (int d = 0; d < 3; ++d)
+                                stress_rows[(3 * c + d) * nlinear + a] +=
+                                    0.5 * (gradient[j][c] * r[d] + gradient[j][d] * r[c]) / s.volume;
                         }
                     }
                 }
-                add_row(local_h, local_y, energy_row.data(), per_sample * weights.energy / (double(natoms) * natoms),
-                        s.energy);
-                if (fit_forces)
-                    for (int i = 0; i < natoms; ++i)
-                        for (int c = 0; c < 3; ++c)
-                            add_row(local_h, local_y, &force_rows[(3 * i + c) * nlinear], per_sample * weights.forces,
-                                    s.forces[i][c]);
-                if (fit_stress)
-                    for (int c = 0; c < 3; ++c)
-                        for (int d = 0; d < 3; ++d)
-                            add_row(local_h, local_y, &stress_rows[(3 * c + d) * nlinear], per_sample * weights.stress,
-                                    s.stress[c][d]);
             }
-        }
+            add_row(local_h, local_y, energy_row.data(), per_sample * weights.energy / (double(natoms) * natoms),
+                    s.energy);
+            if (fit_forces)
+                for (int i = 0; i < natoms; ++i)
+                    for (int c = 0; c < 3; ++c)
+                        add_row(local_h, local_y, &force_rows[(3 * i + c) * nlinear], per_sample * weights.forces,
+                                s.forces[i][c]);
+            if (fit_stress)
+                for (int c = 0; c < 3; ++c)
+                    for (int d = 0; d < 3; ++d)
+                        add_row(local_h, local_y, &stress_rows[(3 * c + d) * nlinear], per_sample * weights.stress,
+                                s.stress[c][d]);
+        });
     }
-    for (int block = 0; block < blocks; ++block) {
-        for (std::size_t p = 0; p < hessian.size(); ++p) hessian[p] += block_h[block][p];
-        for (int p = 0; p < nlinear; ++p) rhs[p] += block_y[block][p];
-    }
+    add_blocks(block_h, hessian);
+    add_blocks(block_y, rhs);
     return {hessian, rhs};
 }
 
@@ -269,64 +256,56 @@ std::pair<std::vector<double>, std::vector<double>> pair_normal_equations(const 
     {
         std::vector<double> q, dq, inverse_r;
         std::vector<double> energy_row, force_rows, stress_rows;
-#pragma omp for schedule(dynamic)
-        for (int block = 0; block < blocks; ++block) {
+        for_samples_in_blocks(samples.size(), blocks, [&](int block, std::size_t n) {
             std::vector<double>& local_h = block_h[block];
             std::vector<double>& local_y = block_y[block];
-            const std::size_t first = block_start(block, blocks, samples.size());
-            const std::size_t last = block_start(block + 1, blocks, samples.size());
-            for (std::size_t n = first; n < last; ++n) {
-                const Sample& s = samples[n];
-                const int natoms = s.neighbours.size();
-                const bool fit_forces = weights.forces > 0 && !s.forces.empty();
-                const bool fit_stress = weights.stress > 0 && s.has_stress && s.volume > 0;
-                energy_row.assign(nlinear, 0.0), force_rows.assign(3 * natoms * nlinear, 0.0);
-                stress_rows.assign(9 * nlinear, 0.0);
-                for (int i = 0; i < natoms; ++i) {
-                    energy_row[nradial + s.types[i]] += 1.0;
-                    const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
-                    inverse_r.resize(count), q.resize(nb * count), dq.resize(nb * count);
-                    for (int j = 0; j < count; ++j) {
-                        const Vec3& r = s.neighbours.vector[start + j];
-                        inverse_r[j] = 1.0 / std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-                    }
-                    radial_basis(basis, count, inverse_r.data(), q.data(), dq.data());
-                    for (int j = 0; j < count; ++j) {
-                        const int other = s.neighbours.atom[start + j];
-                        const Vec3& r = s.neighbours.vector[start + j];
-                        const int column = (s.types[i] * species + s.types[other]) * nb;
-                        for (int b = 0; b < nb; ++b) {
-                            energy_row[column + b] += q[b * count + j];
-                            for (int c = 0; c < 3; ++c) {  // d(site energy)/d(r_c) = dq * r_c / |r|
-                                const double g = dq[b * count + j] * r[c] * inverse_r[j];
-                                force_rows[(3 * other + c) * nlinear + column + b] -= g;
-                                force_rows[(3 * i + c) * nlinear + column + b] += g;
-                                if (fit_stress)
-                                    for (int d = 0; d < 3; ++d)
-                                        stress_rows[(3 * c + d) * nlinear + column + b] += g * r[d] / s.volume;
-                            }
+            const Sample& s = samples[n];
+            const int natoms = s.neighbours.size();
+            const bool fit_forces = fits_forces(s, weights), fit_stress = fits_stress(s, weights);
+            energy_row.assign(nlinear, 0.0), force_rows.assign(3 * natoms * nlinear, 0.0);
+            stress_rows.assign(9 * nlinear, 0.0);
+            for (int i = 0; i < natoms; ++i) {
+                energy_row[nradial + s.types[i]] += 1.0;
+                const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
+                inverse_r.resize(count), q.resize(nb * count), dq.resize(nb * count);
+                for (int j = 0; j < count; ++j) {
+                    const Vec3& r = s.neighbours.vector[start + j];
+                    inverse_r[j] = 1.0 / std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+                }
+                radial_basis(basis, count, inverse_r.data(), q.data(), dq.data());
+                for (int j = 0; j < count; ++j) {
+                    const int other = s.neighbours.atom[start + j];
+                    const Vec3& r = s.neighbours.vector[start + j];
+                    const int column = (s.types[i] * species + s.types[other]) * nb;
+                    for (int b = 0; b < nb; ++b) {
+                        energy_row[column + b] += q[b * count + j];
+                        for (int c = 0; c < 3; ++c) {  // d(site energy)/d(r_c) = dq * r_c / |r|
+                            const double g = dq[b * count + j] * r[c] * inverse_r[j];
+                            force_rows[(3 * other + c) * nlinear + column + b] -= g;
+                            force_rows[(3 * i + c) * nlinear + column + b] += g;
+                            if (fit_stress)
+                                for (int d = 0; d < 3; ++d)
+                                    stress_rows[(3 * c + d) * nlinear + column + b] += g * r[d] / s.volume;
                         }
                     }
                 }
-                add_normal_row(nlinear, local_h, local_y, energy_row.data(),
-                               per_sample * weights.energy / (double(natoms) * natoms), s.energy);
-                if (fit_forces)
-                    for (int i = 0; i < natoms; ++i)
-                        for (int c = 0; c < 3; ++c)
-                            add_normal_row(nlinear, local_h, local_y, &force_rows[(3 * i + c) * nlinear],
-                                           per_sample * weights.forces, s.forces[i][c]);
-                if (fit_stress)
-                    for (int c = 0; c < 3; ++c)
-                        for (int d = 0; d < 3; ++d)
-                            add_normal_row(nlinear, local_h, local_y, &stress_rows[(3 * c + d) * nlinear],
-                                           per_sample * weights.stress, s.stress[c][d]);
             }
-        }
+            add_normal_row(nlinear, local_h, local_y, energy_row.data(),
+                           per_sample * weights.energy / (double(natoms) * natoms), s.energy);
+            if (fit_forces)
+                for (int i = 0; i < natoms; ++i)
+                    for (int c = 0; c < 3; ++c)
+                        add_normal_row(nlinear, local_h, local_y, &force_rows[(3 * i + c) * nlinear],
+                                       per_sample * weights.forces, s.forces[i][c]);
+            if (fit_stress)
+                for (int c = 0; c < 3; ++c)
+                    for (int d = 0; d < 3; ++d)
+                        add_normal_row(nlinear, local_h, local_y, &stress_rows[(3 * c + d) * nlinear],
+                                       per_sample * weights.stress, s.stress[c][d]);
+        });
     }
-    for (int block = 0; block < blocks; ++block) {
-        for (std::size_t p = 0; p < hessian.size(); ++p) hessian[p] += block_h[block][p];
-        for (int p = 0; p < nlinear; ++p) rhs[p] += block_y[block][p];
-    }
+    add_blocks(block_h, hessian);
+    add_blocks(block_y, rhs);
     return {hessian, rhs};
 }
 

@@ -75,6 +75,18 @@ struct TrainingSet {
     std::vector<Sample> samples;
 };
 
+// A normal-equations builder run without the GIL, its (hessian, rhs) as NumPy arrays.
+template <class Builder>
+std::pair<Array, Array> normal_system(Builder build, const TrainingSet& set, const Model& model, const Weights& w) {
+    std::pair<std::vector<double>, std::vector<double>> system;
+    {
+        nb::gil_scoped_release release;
+        system = build(model, set.samples, w);
+    }
+    const std::size_t n = system.second.size();
+    return {owned(std::move(system.first), {n, n}), owned(std::move(system.second), {n})};
+}
+
 }  // namespace
 
 NB_MODULE(_mtp, m) {
@@ -192,26 +204,14 @@ NB_MODULE(_mtp, m) {
         .def(
             "normal_equations",
             [](const TrainingSet& self, const Model& model, double energy, double forces, double stress) {
-                std::pair<std::vector<double>, std::vector<double>> system;
-                {
-                    nb::gil_scoped_release release;
-                    system = normal_equations(model, self.samples, {energy, forces, stress});
-                }
-                const std::size_t n = system.second.size();
-                return std::make_pair(owned(std::move(system.first), {n, n}), owned(std::move(system.second), {n}));
+                return normal_system(normal_equations, self, model, {energy, forces, stress});
             },
             "model"_a, "energy"_a, "forces"_a, "stress"_a,
             "Normal equations of the loss in the moment and species coefficients.")
         .def(
             "pair_normal_equations",
             [](const TrainingSet& self, const Model& model, double energy, double forces, double stress) {
-                std::pair<std::vector<double>, std::vector<double>> system;
-                {
-                    nb::gil_scoped_release release;
-                    system = pair_normal_equations(model, self.samples, {energy, forces, stress});
-                }
-                const std::size_t n = system.second.size();
-                return std::make_pair(owned(std::move(system.first), {n, n}), owned(std::move(system.second), {n}));
+                return normal_system(pair_normal_equations, self, model, {energy, forces, stress});
             },
             "model"_a, "energy"_a, "forces"_a, "stress"_a,
             "Normal equations of the level-2 (pair) reduction in radial coefficients of mu = 0 and species.");
