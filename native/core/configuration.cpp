@@ -9,6 +9,8 @@ namespace lotf::mtp {
 
 namespace {
 
+constexpr int kThreadedAtoms = 64;
+
 std::vector<int> neighbour_types(const std::vector<int>& types, const NeighbourList& list) {
     std::vector<int> result(list.atom.size());
     for (std::size_t p = 0; p < list.atom.size(); ++p) result[p] = types[list.atom[p]];
@@ -49,7 +51,9 @@ Evaluation evaluate(const Model& model, const std::vector<int>& types, const Nei
     // each pair's dE_i/dr_ij, scattered into forces in one fixed order afterwards: the result
     // does not depend on how many threads ran
     std::vector<Vec3> gradients(with_forces ? neighbours.atom.size() : 0);
-#pragma omp parallel
+    // threads only pay off on larger cells: on a few dozen atoms, waking them costs more than
+    // the work, and far more when another process holds a core
+#pragma omp parallel if (natoms >= kThreadedAtoms)
     {
         SiteKernel kernel(model);
 #pragma omp for schedule(static)
