@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.calculators.lammps import Prism
+from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
 from test_native_core import SPECIES, _pair, _random_cell
 
 from lotf.lammps_plugins import plugin_path
@@ -22,8 +23,9 @@ REFERENCE = Path(__file__).parent / "data" / "mlip"
 EV_PER_A3_IN_BAR = 1602176.6208
 
 
-def _lammps_evaluate(potential_file: Path, atoms, species: list[int]):
-    """Energy, forces (ASE frame) and stress (LAMMPS frame, ASE sign) of `pair_style mtp`."""
+def _lammps_evaluate(potential_file: Path, atoms, species: list[int], style: str = "mtp"):
+    """Energy, forces (ASE frame) and stress (LAMMPS frame, ASE sign) of `pair_style mtp`;
+    with a grade file in `style`, the grade last."""
     prism = Prism(atoms.cell)
     xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
     lmp = open_lammps()
@@ -38,17 +40,21 @@ def _lammps_evaluate(potential_file: Path, atoms, species: list[int]):
         lmp.command(f"create_atoms {types[number]} single {x[0]} {x[1]} {x[2]} remap yes units box")
     for t in range(1, len(species) + 1):
         lmp.command(f"mass {t} 1.0")
-    lmp.command("pair_style mtp")
+    lmp.command(f"pair_style {style}")
     lmp.command(f"pair_coeff * * {potential_file} {' '.join(map(str, species))}")
-    lmp.command("thermo_style custom step pe pxx pyy pzz pyz pxz pxy")
+    grade = "grade" in style
+    if grade:
+        lmp.command("compute grade all pair mtp")
+    lmp.command(f"thermo_style custom step pe pxx pyy pzz pyz pxz pxy{' c_grade[1]' if grade else ''}")
     lmp.command("run 0")
     n = len(atoms)
     ids = np.ctypeslib.as_array(lmp.numpy.extract_atom("id"))[:n]
     forces = np.array(lmp.numpy.extract_atom("f"))[:n][np.argsort(ids)]
     stress = -np.array([lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")])
     energy = lmp.get_thermo("pe")
+    extra = [lmp.extract_compute("grade", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[0]] if grade else []
     lmp.close()
-    return energy, prism.vector_to_ase(forces), stress / EV_PER_A3_IN_BAR, prism
+    return energy, prism.vector_to_ase(forces), stress / EV_PER_A3_IN_BAR, prism, *extra
 
 
 def _rotated(voigt: np.ndarray, prism) -> np.ndarray:
@@ -83,10 +89,29 @@ def test_equals_the_native_core_with_three_species(tmp_path):
     expected = native._evaluate(atoms, with_basis=False)
     present = sorted(set(atoms.numbers))
     species = [native._numbers.tolist().index(number) for number in present]
-    energy, forces, _, _ = _lammps_evaluate(tmp_path / "pot.mtp", atoms, species)
+    energy, forces, *_ = _lammps_evaluate(tmp_path / "pot.mtp", atoms, species)
     assert len(species) == len(SPECIES)
     assert energy == pytest.approx(expected.energy, rel=1e-12)
     assert np.abs(forces - expected.forces).max() < 1e-9 * np.abs(expected.forces).max()
+
+
+@pytest.mark.parametrize("mode", ["neighbourhood", "configuration"])
+def test_grade_equals_the_python_grade(mode, tmp_path):
+    _, native = _pair(6, seed=13)  # 152 parameters: as many rows are needed
+    if mode == "neighbourhood":
+        known = [_random_cell(30 + k) for k in range(6)]
+    else:
+        known = [_random_cell(30 + k, repeat=(2, 2, 2)) for k in range(170)]
+    native.update_active_set(known, mode)
+    native.active_set.save_for_lammps(tmp_path / "grade.txt")
+    write_mtp(tmp_path / "pot.mtp", native.mtp)
+    for atoms in (known[0], _random_cell(99)):  # inside the active set, and a new cell
+        expected = native.evaluate(atoms).grade
+        species = [native._numbers.tolist().index(n) for n in sorted(set(atoms.numbers))]
+        *_, grade = _lammps_evaluate(tmp_path / "pot.mtp", atoms, species,
+                                     style=f"mtp grade {tmp_path / 'grade.txt'}")
+        assert grade == pytest.approx(expected, rel=1e-7)
+    assert expected > 1.0
 
 
 def test_two_mpi_ranks_give_the_one_rank_trajectory(tmp_path):
@@ -130,3 +155,27 @@ run 0
     expected = native._evaluate(bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2), False).energy
     line = next(line for line in done.stdout.splitlines() if line.strip().startswith("0 "))
     assert float(line.split()[2]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
+    from ase.build import bulk
+
+    potential = NativeMTP.from_mtp_file(REFERENCE / "cubic" / "12" / "pot.mtp", ["Cu"])
+    cells = [bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2) for _ in range(4)]
+    for seed, atoms in enumerate(cells):
+        atoms.rattle(0.05, seed=seed)
+    potential.update_active_set(cells, "neighbourhood")
+    potential.active_set.save_for_lammps(tmp_path / "grade.txt")
+    lmp = open_lammps()
+    for command in [f"plugin load {plugin_path()}", "units metal", "lattice fcc 3.61",
+                    "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+                    "mass 1 63.546", f"pair_style mtp grade {tmp_path / 'grade.txt'}",
+                    f"pair_coeff * * {REFERENCE / 'cubic' / '12' / 'pot.mtp'} 0",
+                    "compute grade all pair mtp", "variable grade equal c_grade[1]",
+                    "thermo_style custom step pe v_grade", "thermo 1",
+                    "velocity all create 3000 5 loop geom", "fix nve all nve",
+                    "fix halt all halt 1 v_grade > 3.0 error soft", "run 2000"]:
+        lmp.command(command)
+    steps, grade = lmp.get_thermo("step"), lmp.extract_variable("grade")
+    lmp.close()
+    assert 0 < steps < 2000 and grade > 3.0  # the run stopped at the first step past 3

@@ -119,6 +119,13 @@ class ActiveSet:
         with open(path, "wb") as handle:
             np.savez(handle, mode=self.mode, matrix=self.matrix, projection=self.projection)
 
+    def save_for_lammps(self, path: Path) -> None:
+        """The grade's matrix (projection @ inverse) as `pair_style mtp grade FILE` reads it."""
+        grade = self.projection @ self.inverse
+        with open(path, "w") as handle:
+            handle.write(f"lotf-grade {self.mode} {grade.shape[0]} {grade.shape[1]}\n")
+            np.savetxt(handle, grade, fmt="%.17g")
+
     @classmethod
     def load(cls, path: Path) -> "ActiveSet":
         with np.load(path) as data:

@@ -1,5 +1,8 @@
 #include "pair_mtp.h"
 
+#include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <string>
 
 #include "atom.h"
@@ -22,14 +25,46 @@ PairMTP::PairMTP(LAMMPS* lmp) : Pair(lmp) {
 }
 
 PairMTP::~PairMTP() {
+    pvector = nullptr;  // extra_ owns it
     if (allocated) {
         memory->destroy(setflag);
         memory->destroy(cutsq);
     }
 }
 
-void PairMTP::settings(int narg, char** /*arg*/) {
-    if (narg != 0) error->all(FLERR, "pair_style mtp takes no arguments (the file goes to pair_coeff)");
+void PairMTP::settings(int narg, char** arg) {
+    if (narg == 2 && std::string(arg[0]) == "grade")
+        read_grade_file(arg[1]);
+    else if (narg != 0)
+        error->all(FLERR, "pair_style mtp takes no arguments or `grade FILE` (the potential goes to pair_coeff)");
+}
+
+// "lotf-grade neighbourhood|configuration ROWS COLUMNS" then ROWS * COLUMNS numbers, row-major.
+void PairMTP::read_grade_file(const std::string& path) {
+    std::ifstream file(path);
+    std::string magic, mode;
+    long rows = 0;
+    if (!(file >> magic >> mode >> rows >> grade_columns_) || magic != "lotf-grade")
+        error->all(FLERR, "{} is not a lotf grade file", path);
+    configuration_grade_ = mode == "configuration";
+    grade_matrix_.resize(rows * grade_columns_);
+    for (double& value : grade_matrix_)
+        if (!(file >> value)) error->all(FLERR, "{} ends early", path);
+    nextra = 1;
+    pvector = extra_.data();
+}
+
+double PairMTP::grade(const std::vector<double>& row) const {
+    double worst = 0.0;
+    const std::size_t rows = row.size();
+    std::vector<double> projected(grade_columns_, 0.0);
+    for (std::size_t p = 0; p < rows; ++p) {
+        if (row[p] == 0.0) continue;
+        const double* m = &grade_matrix_[p * grade_columns_];
+        for (int c = 0; c < grade_columns_; ++c) projected[c] += row[p] * m[c];
+    }
+    for (double value : projected) worst = std::max(worst, std::abs(value));
+    return worst;
 }
 
 void PairMTP::coeff(int narg, char** arg) {
@@ -57,6 +92,9 @@ void PairMTP::coeff(int narg, char** arg) {
         species_[t] = s;
     }
     cutoff_ = model_->basis().max_dist;
+    if (!grade_matrix_.empty() && grade_matrix_.size() != model_->parameter_count() * grade_columns_)
+        error->all(FLERR, "the grade file has {} rows; the potential has {} parameters",
+                   grade_matrix_.size() / grade_columns_, model_->parameter_count());
     for (int i = 1; i <= ntypes; ++i)
         for (int j = 1; j <= ntypes; ++j) setflag[i][j] = 1;
 }
@@ -79,6 +117,9 @@ void PairMTP::compute(int eflag, int vflag) {
     lotf::mtp::SiteKernel kernel(*model_);
     std::vector<lotf::mtp::Vec3> vectors, gradient;
     std::vector<int> types, atoms;
+    const bool grading = !grade_matrix_.empty();
+    std::vector<double> row, total(grading && configuration_grade_ ? model_->parameter_count() : 0, 0.0);
+    double worst = 0.0;
     for (int ii = 0; ii < list->inum; ++ii) {
         const int i = list->ilist[ii];
         vectors.clear(), types.clear(), atoms.clear();
@@ -98,6 +139,23 @@ void PairMTP::compute(int eflag, int vflag) {
         }
         if (eflag_global) eng_vdwl += energy;
         if (eflag_atom) eatom[i] += energy;
+        if (grading) {
+            row.assign(model_->parameter_count(), 0.0);
+            kernel.add_parameter_gradient(row.data());
+            if (configuration_grade_)
+                for (std::size_t p = 0; p < row.size(); ++p) total[p] += row[p];
+            else
+                worst = std::max(worst, grade(row));
+        }
     }
     if (vflag_fdotr) virial_fdotr_compute();
+    if (grading) {
+        if (configuration_grade_) {
+            std::vector<double> sum(total.size());
+            MPI_Allreduce(total.data(), sum.data(), static_cast<int>(total.size()), MPI_DOUBLE, MPI_SUM, world);
+            extra_[0] = grade(sum);
+        } else {
+            MPI_Allreduce(&worst, &extra_[0], 1, MPI_DOUBLE, MPI_MAX, world);
+        }
+    }
 }

@@ -1,8 +1,12 @@
-// pair_style mtp: lotf's MTP core inside LAMMPS, on a full neighbour list with ghost atoms
-// (newton pair on: ghost forces go back to their owners by reverse communication).
+// pair_style mtp [grade FILE]: lotf's MTP core inside LAMMPS, on a full neighbour list with
+// ghost atoms (newton pair on: ghost forces go back to their owners by reverse communication).
+// With `grade`, the extrapolation grade of the active set in FILE (written by lotf) is the
+// pair's extra quantity 1, the maximum over atoms (or of the configuration): `compute g all
+// pair mtp`, then `fix halt` on c_g[1] stops a run that extrapolates.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "pair.h"
@@ -26,7 +30,14 @@ class PairMTP : public Pair {
     double init_one(int i, int j) override;
 
   private:
+    void read_grade_file(const std::string& path);
+    double grade(const std::vector<double>& row) const;
+
     std::unique_ptr<lotf::mtp::Model> model_;
+    std::vector<double> grade_matrix_;  // (parameters, k): projection @ inverse of the active set
+    int grade_columns_ = 0;
+    bool configuration_grade_ = false;
+    std::vector<double> extra_{0.0};
     std::vector<int> species_;  // MTP species of each LAMMPS type (1-based types)
     double cutoff_ = 0.0;
 };
