@@ -5,6 +5,7 @@ start for the radial coefficients, least squares for the moment and species coef
 L-BFGS over all coefficients, then least squares again.
 """
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,11 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import minimize
 
 from lotf.log import logger
-from lotf.potential import _mtp
+
+# idle OpenMP threads sleep instead of spinning, so they leave the cores to NumPy's BLAS threads
+# between force calls (spinning made each graded MD step 10x slower); read when libgomp starts
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from lotf.potential import _mtp  # noqa: E402
 from lotf.potential.base import Evaluation, Potential
 from lotf.potential.mtp_file import MTPFile, level_file, read_mtp, write_mtp
 

@@ -9,7 +9,7 @@ namespace lotf::mtp {
 
 namespace {
 
-constexpr int kThreadedAtoms = 64;
+constexpr int kThreadedAtoms = 256;
 
 std::vector<int> neighbour_types(const std::vector<int>& types, const NeighbourList& list) {
     std::vector<int> result(list.atom.size());
@@ -51,8 +51,8 @@ Evaluation evaluate(const Model& model, const std::vector<int>& types, const Nei
     // each pair's dE_i/dr_ij, scattered into forces in one fixed order afterwards: the result
     // does not depend on how many threads ran
     std::vector<Vec3> gradients(with_forces ? neighbours.atom.size() : 0);
-    // threads only pay off on larger cells: on a few dozen atoms, waking them costs more than
-    // the work, and far more when another process holds a core
+    // threads only pay off on larger cells: on a hundred atoms, waking them costs more than the
+    // work, and far more when another process or NumPy's BLAS threads hold a core
 #pragma omp parallel if (natoms >= kThreadedAtoms)
     {
         SiteKernel kernel(model);
