@@ -27,7 +27,7 @@ from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
 from lotf.labelling import label
-from lotf.ledger import NOT_FOR_TRAINING, oracle_id
+from lotf.ledger import NOT_FOR_TRAINING, content_key, oracle_id
 from lotf.log import logger
 from lotf.md.run import MDResult, MDSettings, run_md
 from lotf.oracle import fingerprint
@@ -163,6 +163,9 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
     data = ctx.ledger.labelled(oracle_id(oracle), exclude=NOT_FOR_TRAINING)
     if not data:
         raise StageFailed("no labelled data to train on: run the bootstrap stage first")
+    # in content order, not the order concurrent oracle calls finished in: a resumed campaign
+    # then fits on the same sums to the last bit and retraces the uninterrupted one
+    data.sort(key=lambda atoms: content_key(atoms, ""))
     settings = config.potential
     # the radial basis must cover every labelled distance (collisions are never labelled)
     min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)

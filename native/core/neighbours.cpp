@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 namespace lotf::mtp {
 
@@ -21,6 +22,7 @@ struct Point {
     Vec position;
     int atom;
     bool local;
+    std::array<int, 3> image;  // lattice translation from the atom's given position
 };
 
 // The atoms wrapped into the cell along periodic directions, plus every image within
@@ -30,7 +32,7 @@ std::vector<Point> with_images(const std::vector<Vec>& positions, const Mat& cel
     const bool periodic = pbc[0] || pbc[1] || pbc[2];
     std::vector<Point> points;
     if (!periodic) {
-        for (int i = 0; i < static_cast<int>(positions.size()); ++i) points.push_back({positions[i], i, true});
+        for (int i = 0; i < static_cast<int>(positions.size()); ++i) points.push_back({positions[i], i, true, {0, 0, 0}});
         return points;
     }
     const double volume = dot(cell[0], cross(cell[1], cell[2]));
@@ -48,10 +50,11 @@ std::vector<Point> with_images(const std::vector<Vec>& positions, const Mat& cel
         images[d] = static_cast<int>(std::ceil(skin[d]));
     }
     std::vector<Vec> fractional(positions.size());
+    std::vector<std::array<int, 3>> wrapped(positions.size(), {0, 0, 0});
     for (std::size_t i = 0; i < positions.size(); ++i)
         for (int d = 0; d < 3; ++d) {
             double s = dot(reciprocal[d], positions[i]);
-            if (pbc[d]) s -= std::floor(s);
+            if (pbc[d]) wrapped[i][d] = -static_cast<int>(std::floor(s)), s += wrapped[i][d];
             fractional[i][d] = s;
         }
     for (int n0 = -images[0]; n0 <= images[0]; ++n0)
@@ -70,10 +73,50 @@ std::vector<Point> with_images(const std::vector<Vec>& positions, const Mat& cel
                     Vec r{0, 0, 0};
                     for (int d = 0; d < 3; ++d)
                         for (int e = 0; e < 3; ++e) r[e] += s[d] * cell[d][e];
-                    points.push_back({r, i, local});
+                    points.push_back({r, i, local, {wrapped[i][0] + n0, wrapped[i][1] + n1, wrapped[i][2] + n2}});
                 }
             }
     return points;
+}
+
+// The Cartesian translation between two images of the cell.
+Vec translation(const Mat& cell, const std::array<int, 3>& to, const std::array<int, 3>& from) {
+    Vec t{0.0, 0.0, 0.0};
+    for (int d = 0; d < 3; ++d)
+        for (int e = 0; e < 3; ++e) t[e] += (to[d] - from[d]) * cell[d][e];
+    return t;
+}
+
+}  // namespace
+
+Vec pair_vector(const std::vector<Vec>& positions, int j, int i, const Vec& shift) {
+    return {(positions[j][0] - positions[i][0]) + shift[0], (positions[j][1] - positions[i][1]) + shift[1],
+            (positions[j][2] - positions[i][2]) + shift[2]};
+}
+
+namespace {
+
+// Atom i's neighbours from `start` on, ordered by neighbour index and periodic image: the order
+// (and so every sum over neighbours, to the last bit) then depends on the positions only, not
+// on where the atoms were when a Verlet list was built.
+void sort_neighbours(NeighbourList& list, int start) {
+    const int count = static_cast<int>(list.atom.size()) - start;
+    std::vector<std::pair<std::array<long long, 4>, int>> keys(count);
+    for (int n = 0; n < count; ++n) {
+        std::array<long long, 4> key{list.atom[start + n], 0, 0, 0};
+        for (int e = 0; e < 3; ++e) key[e + 1] = std::llround(1e6 * list.shift[start + n][e]);
+        keys[n] = {key, start + n};
+    }
+    std::sort(keys.begin(), keys.end());
+    NeighbourList sorted;
+    for (const auto& key : keys) {
+        sorted.atom.push_back(list.atom[key.second]);
+        sorted.vector.push_back(list.vector[key.second]);
+        sorted.shift.push_back(list.shift[key.second]);
+    }
+    std::copy(sorted.atom.begin(), sorted.atom.end(), list.atom.begin() + start);
+    std::copy(sorted.vector.begin(), sorted.vector.end(), list.vector.begin() + start);
+    std::copy(sorted.shift.begin(), sorted.shift.end(), list.shift.begin() + start);
 }
 
 }  // namespace
@@ -108,20 +151,24 @@ NeighbourList build_neighbours(const std::vector<Vec>& positions, const Mat& cel
     list.offsets.push_back(0);
     const double cutoff2 = cutoff * cutoff;
     for (int i = 0; i < natoms; ++i) {
-        const Vec& ri = points[local_point[i]].position;
+        const Point& centre = points[local_point[i]];
+        const Vec& ri = centre.position;
         const int b0 = bin_of(ri, 0), b1 = bin_of(ri, 1), b2 = bin_of(ri, 2);
         for (int c0 = std::max(0, b0 - 1); c0 <= std::min(bins[0] - 1, b0 + 1); ++c0)
             for (int c1 = std::max(0, b1 - 1); c1 <= std::min(bins[1] - 1, b1 + 1); ++c1)
                 for (int c2 = std::max(0, b2 - 1); c2 <= std::min(bins[2] - 1, b2 + 1); ++c2)
                     for (int p = head[(c0 * bins[1] + c1) * bins[2] + c2]; p >= 0; p = next[p]) {
                         if (p == local_point[i]) continue;
-                        const Vec d{points[p].position[0] - ri[0], points[p].position[1] - ri[1],
-                                    points[p].position[2] - ri[2]};
+                        // (x_j - x_i) + lattice translation: the arithmetic a Verlet list repeats
+                        const Vec shift = translation(cell, points[p].image, centre.image);
+                        const Vec d = pair_vector(positions, points[p].atom, i, shift);
                         if (dot(d, d) < cutoff2) {
                             list.atom.push_back(points[p].atom);
                             list.vector.push_back(d);
+                            list.shift.push_back(shift);
                         }
                     }
+        sort_neighbours(list, list.offsets.back());
         list.offsets.push_back(static_cast<int>(list.atom.size()));
     }
     return list;
@@ -148,23 +195,20 @@ const NeighbourList& VerletList::update(const std::vector<std::array<double, 3>>
             for (int p = wide.offsets[i]; p < wide.offsets[i + 1]; ++p) {
                 const int j = wide.atom[p];
                 first_.push_back(i), second_.push_back(j);
-                shift_.push_back({wide.vector[p][0] - (positions[j][0] - positions[i][0]),
-                                  wide.vector[p][1] - (positions[j][1] - positions[i][1]),
-                                  wide.vector[p][2] - (positions[j][2] - positions[i][2])});
+                shift_.push_back(wide.shift[p]);
             }
         reference_ = positions, cell_ = cell, pbc_ = pbc;
         ++builds_;
     }
-    list_.offsets.assign(1, 0), list_.atom.clear(), list_.vector.clear();
+    list_.offsets.assign(1, 0), list_.atom.clear(), list_.vector.clear(), list_.shift.clear();
     const double cutoff2 = cutoff_ * cutoff_;
     std::size_t p = 0;
     for (int i = 0; i < static_cast<int>(positions.size()); ++i) {
         for (; p < first_.size() && first_[p] == i; ++p) {
             const int j = second_[p];
-            const std::array<double, 3> d{positions[j][0] - positions[i][0] + shift_[p][0],
-                                          positions[j][1] - positions[i][1] + shift_[p][1],
-                                          positions[j][2] - positions[i][2] + shift_[p][2]};
-            if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < cutoff2) list_.atom.push_back(j), list_.vector.push_back(d);
+            const std::array<double, 3> d = pair_vector(positions, j, i, shift_[p]);
+            if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < cutoff2)
+                list_.atom.push_back(j), list_.vector.push_back(d), list_.shift.push_back(shift_[p]);
         }
         list_.offsets.push_back(static_cast<int>(list_.atom.size()));
     }

@@ -7,14 +7,21 @@
 namespace lotf::mtp {
 
 // Full neighbour list in CSR form: atom i's neighbours are [offsets[i], offsets[i + 1]).
-// `atom` is the neighbour's index in the cell and `vector` the vector from i to that image.
+// `atom` is the neighbour's index in the cell and `vector` the vector from i to that image; each
+// atom's neighbours are ordered by index and image, whatever the positions.
 struct NeighbourList {
     std::vector<int> offsets;
     std::vector<int> atom;
     std::vector<std::array<double, 3>> vector;
+    std::vector<std::array<double, 3>> shift;  // lattice translation: vector = x_j - x_i + shift
 
     int size() const { return static_cast<int>(offsets.size()) - 1; }
 };
+
+// The vector from atom i to an image of atom j: (x_j - x_i) + shift, computed the same way by
+// every list so that a Verlet list's vectors equal a fresh list's to the last bit.
+std::array<double, 3> pair_vector(const std::vector<std::array<double, 3>>& positions, int j, int i,
+                                  const std::array<double, 3>& shift);
 
 // All pairs closer than `cutoff`, with images along the periodic directions; `cell` rows are
 // the lattice vectors (a full cell is needed when any direction is periodic).
