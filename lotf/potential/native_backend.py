@@ -137,9 +137,9 @@ class NativeMTP(Potential):
     def _pair_start(self, samples, weights) -> np.ndarray:
         """MLIP's level-2 start: moment coefficients (1, 0, ...) and the best pair potential."""
         mtp = self.mtp
-        first = mtp.alpha_index_basic[mtp.alpha_moment_mapping[0]]
         parameters = mtp.parameters()
-        if mtp.alpha_moment_mapping[0] >= len(mtp.alpha_index_basic) or first.any():
+        first = mtp.alpha_moment_mapping[0]
+        if first >= len(mtp.alpha_index_basic) or mtp.alpha_index_basic[first].any():
             return parameters  # the first basis function is not a pair term: nothing to start
         moments, species = len(mtp.alpha_moment_mapping), mtp.species_count
         parameters[:moments] = 0.0
