@@ -116,7 +116,7 @@ Loss loss(const Model& model, const std::vector<Sample>& samples, const Weights&
             std::vector<double>& local_gradient = block_gradient[block];
             const Sample& s = samples[n];
             const int natoms = s.neighbours.size();
-            const std::vector<int> ntypes = neighbour_types(s.types, s.neighbours);
+            const std::vector<int>& ntypes = s.neighbour_types;
             const bool fit_forces = fits_forces(s, weights), fit_stress = fits_stress(s, weights);
             const double energy = sample_forward(kernel, s, ntypes, fit_forces || fit_stress, forces, virial, gradient);
             const double energy_residual = (energy - s.energy) / natoms;
@@ -198,7 +198,7 @@ std::pair<std::vector<double>, std::vector<double>> normal_equations(const Model
             std::vector<double>& local_y = block_y[block];
             const Sample& s = samples[n];
             const int natoms = s.neighbours.size();
-            const std::vector<int> ntypes = neighbour_types(s.types, s.neighbours);
+            const std::vector<int>& ntypes = s.neighbour_types;
             const bool fit_forces = fits_forces(s, weights), fit_stress = fits_stress(s, weights);
             energy_row.assign(nlinear, 0.0);
             force_rows.assign(3 * natoms * nlinear, 0.0);  // row (atom, component): -dB/dx

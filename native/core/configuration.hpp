@@ -29,6 +29,7 @@ Evaluation evaluate(const Model& model, const std::vector<int>& types, const Nei
 struct Sample {
     std::vector<int> types;
     NeighbourList neighbours;
+    std::vector<int> neighbour_types;  // types[neighbours.atom[p]], fixed for the fit
     double volume = 0.0;
     double energy = 0.0;
     std::vector<Vec3> forces;  // empty: no force labels

@@ -173,6 +173,7 @@ NB_MODULE(_mtp, m) {
                 Sample s;
                 s.types = flat<int>(types);
                 s.neighbours = neighbours_of(positions, cell, pbc, self.cutoff);
+                for (int j : s.neighbours.atom) s.neighbour_types.push_back(s.types[j]);
                 s.volume = volume;
                 s.energy = energy;
                 if (forces) {
