@@ -210,6 +210,10 @@ class MD(Strict):
 
     phases: list[Phase] = Field(default_factory=list)
     dump_every: NonNegativeInt = Field(100, description="steps between trajectory frames; 0: none")
+    coupling: Literal["auto", "pair_style", "fix_external"] = Field(
+        "auto", description="forces from lotf's pair_style mtp inside LAMMPS (MPI domain "
+        "decomposition), or from Python through fix external (any backend); auto: the pair "
+        "style when the potential has one and the plugin was built")
 
     @field_validator("phases")
     @classmethod

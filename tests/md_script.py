@@ -1,4 +1,5 @@
-"""Run by test_md under `mpiexec -n 2` and on one rank: the same MD, its trajectory to a file."""
+"""Run by test_md under `mpiexec -n 2` and on one rank: the same MD through the coupling named
+third, its trajectory to a file."""
 
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ potential = load(sys.argv[1])
 start = bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2)
 start.rattle(0.05, seed=3)
 result = run_md(potential, start, MDSettings("npt", (600.0, 600.0), 1000, pressure_bar=0.0,
-                                             thermo_every=100, dump_every=50),
+                                             thermo_every=100, dump_every=50,
+                                             coupling=sys.argv[3]),
                 trajectory=Path(sys.argv[2]))
 print("steps", result.steps)

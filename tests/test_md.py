@@ -1,4 +1,5 @@
-"""MTP molecular dynamics in LAMMPS: energy conservation, barostat, grade halting, errors, MPI."""
+"""MTP molecular dynamics in LAMMPS: energy conservation, barostat, grade halting, errors, MPI,
+through both couplings (lotf's pair_style mtp inside LAMMPS, and the potential in Python)."""
 
 import shutil
 import subprocess
@@ -10,12 +11,15 @@ import pytest
 from ase.build import bulk
 from ase.io import read
 
+from lotf.errors import UserError
+from lotf.md.coupling import COUPLINGS, choose
 from lotf.md.run import CallbackError, MDSettings, run_md
 from lotf.potential import create
 
 from conftest import emt_labelled
 
 N_ATOMS = 32
+BOTH = pytest.mark.parametrize("coupling", sorted(COUPLINGS))
 
 
 def emt_cu(count: int, rattle: tuple[float, float], strain: float, seed: int) -> list:
@@ -56,19 +60,21 @@ def lattice():
     return start
 
 
-def test_nve_conserves_energy(broad):
-    result = run_md(broad, lattice(), MDSettings("nve", (300.0, 300.0), 2000, thermo_every=50))
+@BOTH
+def test_nve_conserves_energy(broad, coupling):
+    result = run_md(broad, lattice(), MDSettings("nve", (300.0, 300.0), 2000, thermo_every=50,
+                                                 coupling=coupling))
     assert result.steps == 2000 and not result.halted
     total = result.thermo["etotal"]
     assert (total.max() - total.min()) / N_ATOMS < 1e-3  # eV/atom
     assert result.thermo["temp"][1:].mean() > 50  # it moved
 
 
+@BOTH
 @pytest.mark.parametrize("target", [0.0, 20_000.0])
-def test_npt_holds_the_target_pressure(broad, target):
-    # motep rebuilds its neighbour list whenever the cell changes: NPT steps cost ~5x NVT here
+def test_npt_holds_the_target_pressure(broad, target, coupling):
     result = run_md(broad, lattice(), MDSettings("npt", (300.0, 300.0), 2500, pressure_bar=target,
-                                                 thermo_every=10))
+                                                 thermo_every=10, coupling=coupling))
     assert not result.halted
     pressure = result.thermo["press"][50:]  # after 1 ps
     assert abs(pressure.mean() - target) < 1500  # bar; instantaneous spread is ~15 kbar here
@@ -80,9 +86,10 @@ def test_nvt_ramp_follows_the_temperature(broad):
     assert temperature[-10:].mean() > temperature[1:10].mean() + 150
 
 
-def test_md_pushed_hot_halts_at_the_break_threshold(narrow):
+@BOTH
+def test_md_pushed_hot_halts_at_the_break_threshold(narrow, coupling):
     settings = MDSettings("nvt", (1500.0, 1500.0), 5000, thermo_every=50,
-                          select_threshold=1.5, break_threshold=10.0)
+                          select_threshold=1.5, break_threshold=10.0, coupling=coupling)
     result = run_md(narrow, lattice(), settings)
     assert result.halted and result.steps < 5000
     assert result.break_step == result.steps
@@ -106,7 +113,8 @@ def test_an_error_in_the_potential_stops_the_run_loudly(broad):
 
     failing = Failing(broad.mtp, broad.species, broad.level, broad.active_set)
     with pytest.raises(CallbackError, match="out of memory in the basis"):
-        run_md(failing, lattice(), MDSettings("nvt", (300.0, 300.0), 500, thermo_every=50))
+        run_md(failing, lattice(), MDSettings("nvt", (300.0, 300.0), 500, thermo_every=50,
+                                              coupling="fix_external"))
 
 
 def test_an_exploding_cell_halts_as_an_extrapolation(broad):
@@ -117,19 +125,22 @@ def test_an_exploding_cell_halts_as_an_extrapolation(broad):
             return result
 
     exploding = Exploding(broad.mtp, broad.species, broad.level, broad.active_set)
-    result = run_md(exploding, lattice(), MDSettings("nve", (300.0, 300.0), 500, thermo_every=50))
+    result = run_md(exploding, lattice(), MDSettings("nve", (300.0, 300.0), 500, thermo_every=50,
+                                                     coupling="fix_external"))
     assert result.halted and result.max_grade == float("inf") and result.steps < 500
 
 
-def test_two_mpi_ranks_give_the_one_rank_trajectory(broad, tmp_path):
+@BOTH
+def test_two_mpi_ranks_give_the_one_rank_trajectory(broad, tmp_path, coupling):
     broad.save(tmp_path / "pot")
     script = Path(__file__).parent / "md_script.py"
     mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent))
     assert mpiexec, "the mpich wheel's mpiexec is missing"
-    one = subprocess.run([sys.executable, script, tmp_path / "pot", tmp_path / "one.extxyz"],
-                         capture_output=True, text=True, timeout=300)
+    one = subprocess.run([sys.executable, script, tmp_path / "pot", tmp_path / "one.extxyz",
+                          coupling], capture_output=True, text=True, timeout=300)
     two = subprocess.run([mpiexec, "-n", "2", sys.executable, script, tmp_path / "pot",
-                          tmp_path / "two.extxyz"], capture_output=True, text=True, timeout=300)
+                          tmp_path / "two.extxyz", coupling], capture_output=True, text=True,
+                         timeout=300)
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
     first, second = read(tmp_path / "one.extxyz", ":"), read(tmp_path / "two.extxyz", ":")
     assert len(first) == len(second) == 21
@@ -138,6 +149,53 @@ def test_two_mpi_ranks_give_the_one_rank_trajectory(broad, tmp_path):
         # which one and two ranks may do for an atom on a boundary at different steps)
         fractional = np.linalg.solve(a.cell.array.T, (a.positions - b.positions).T).T
         offset = (fractional - np.round(fractional)) @ a.cell.array
-        assert np.abs(offset).max() < 1e-7  # extxyz keeps 8 decimals
+        # extxyz keeps 8 decimals; the pair style sums forces over ranks in another order
+        assert np.abs(offset).max() < 1e-7
         assert np.abs(a.cell.array - b.cell.array).max() < 1e-7
         assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-9)
+
+
+def test_both_couplings_give_the_same_run(broad, narrow):
+    """The pair style inside LAMMPS and the potential in Python: one trajectory, one break."""
+    for potential, settings in [
+            (broad, MDSettings("npt", (600.0, 600.0), 1000, pressure_bar=0.0, thermo_every=100)),
+            (narrow, MDSettings("nvt", (1500.0, 1500.0), 5000, thermo_every=50))]:
+        runs = [run_md(potential, lattice(), MDSettings(**{**vars(settings), "coupling": name}))
+                for name in ("fix_external", "pair_style")]
+        python, pair = runs
+        assert pair.steps == python.steps and pair.break_step == python.break_step
+        assert pair.max_grade == pytest.approx(python.max_grade, rel=1e-9)
+        assert np.abs(pair.final.positions - python.final.positions).max() < 1e-9
+        assert np.abs(pair.final.cell.array - python.final.cell.array).max() < 1e-9
+        assert pair.final.info["energy"] == pytest.approx(python.final.info["energy"], abs=1e-9)
+        assert [a.info["step"] for a in pair.candidates] == \
+            [a.info["step"] for a in python.candidates]
+        assert pair.restart.info["step"] == python.restart.info["step"]
+    assert python.halted  # the second pair of runs broke, at the same step
+
+
+def test_auto_takes_the_pair_style_when_the_potential_has_one(broad):
+    assert choose("auto", broad) is COUPLINGS["pair_style"]
+
+    class Pairless(type(broad)):
+        pair_style = None
+
+    pairless = Pairless(broad.mtp, broad.species, broad.level, broad.active_set)
+    assert choose("auto", pairless) is COUPLINGS["fix_external"]
+    with pytest.raises(UserError, match="md.coupling: pair_style cannot run this potential"):
+        run_md(pairless, lattice(), MDSettings("nve", (300.0, 300.0), 10,
+                                               coupling="pair_style"))
+
+
+def test_a_motep_potential_runs_in_the_pair_style():
+    """motep writes its .mtp as MLIP does; the plugin reads it and runs motep's trajectory."""
+    potential = create(["Cu"], backend="motep", level=6, cutoff=5.0, min_dist=2.0, fit_steps=0,
+                       seed=1)
+    frames = emt_cu(30, (0.03, 0.15), 0.03, seed=4)
+    potential.fit(frames, {"energy": 1.0, "forces": 0.01, "stress": 0.001})
+    potential.update_active_set(frames, "neighbourhood")
+    settings = MDSettings("nvt", (900.0, 900.0), 200, thermo_every=50)
+    python, pair = (run_md(potential, lattice(), MDSettings(**{**vars(settings), "coupling": name}))
+                    for name in ("fix_external", "pair_style"))
+    assert np.abs(pair.final.positions - python.final.positions).max() < 1e-9
+    assert pair.max_grade == pytest.approx(python.max_grade, rel=1e-9)

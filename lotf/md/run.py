@@ -1,12 +1,15 @@
 """Molecular dynamics in LAMMPS driven by a lotf potential, with the extrapolation grade watched.
 
-The potential enters through `fix external` (callback mode: energy, forces, global virial). The
-grade of every step is published as the fix's global vector; `fix halt` stops the run at the
-first step whose grade exceeds the break threshold. Frames above the select threshold are kept
-as candidates for labelling, and the last frame at or below it is the restart point.
+The forces come from a coupling (`lotf.md.coupling`): lotf's `pair_style mtp` inside LAMMPS, or
+the potential evaluated in Python through `fix external`. Either way a `fix external` callback
+sees every step: it gets the step's energy and grade from the coupling and publishes the grade
+as the fix's global vector, so `fix halt` stops the run at the first step whose grade exceeds
+the break threshold. Frames above the select threshold are kept as candidates for labelling,
+and the last frame at or below it is the restart point.
 
-On several MPI ranks every rank gathers all positions and evaluates the whole cell, so forces,
-energy and grade are identical everywhere and `fix halt` stops all ranks at the same step.
+On several MPI ranks every rank gathers all positions each step and sees the same grade (the
+pair style reduces it over ranks; through fix external every rank evaluates the whole cell), so
+`fix halt` stops all ranks at the same step.
 """
 
 import math
@@ -19,10 +22,10 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.units import fs
 
 from lotf.faults import checkpoint
+from lotf.md.coupling import FIX, choose
 from lotf.md.library import open_lammps
 from lotf.potential import Potential
 
-FIX = "lotf"  # the fix external's ID
 THERMO = ("step", "time_ps", "temp", "pe", "etotal", "press", "vol", "grade")
 LAMMPS_THERMO = ("temp", "pe", "etotal", "press", "vol")
 
@@ -45,6 +48,7 @@ class MDSettings:
     thermostat_steps: float = 100.0  # damping time in timesteps
     barostat_steps: float = 1000.0
     barostat: str = "aniso"
+    coupling: str = "auto"  # how the forces reach LAMMPS: lotf.md.coupling's names, or auto
 
 
 @dataclass
@@ -89,10 +93,12 @@ class _Session:
     def __init__(self, potential, atoms, settings, trajectory, log_file):
         if not atoms.pbc.all():
             raise ValueError("MD needs a cell periodic in all three directions")
-        self.potential, self.settings = potential, settings
+        self.settings = settings
         self.atoms = lammps_frame(atoms)
         self.species = potential.species
+        coupling = choose(settings.coupling, potential)  # before LAMMPS: a UserError leaks nothing
         self.lmp = open_lammps(log_file)
+        self.coupling = coupling(potential, self.lmp)
         self.ranks = int(self.lmp.extract_setting("world_size"))
         self.rank = int(self.lmp.extract_setting("world_rank"))  # only rank 0 writes files
         self.trajectory_path = trajectory
@@ -114,8 +120,8 @@ class _Session:
         lmp.commands_list([
             "units metal", "atom_style atomic", "atom_modify map array sort 0 0",
             "boundary p p p",
-            # no pair style: re-neighbouring is what wraps atoms back into the box and moves
-            # them between MPI ranks, so ask for it whenever an atom has moved half the skin
+            # re-neighbouring is what wraps atoms back into the box and moves them between MPI
+            # ranks (with or without a pair style), so do it whenever an atom has moved half the skin
             "neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes",
             f"region box prism 0 {a!r} 0 {c!r} 0 {f!r} {b!r} {d!r} {e!r} units box",
             f"create_box {len(self.species)} box",
@@ -133,10 +139,8 @@ class _Session:
         lmp.command(f"timestep {s.timestep_fs / 1000.0!r}")
         if velocities is None or not np.any(velocities):
             lmp.command(f"velocity all create {start!r} {s.seed} mom yes rot yes dist gaussian")
-        lmp.commands_list([
-            f"fix {FIX} all external pf/callback 1 1",
-            f"fix_modify {FIX} energy yes virial yes",
-        ])
+        lmp.command(f"fix {FIX} all external pf/callback 1 1")
+        lmp.commands_list(self.coupling.commands())
         lmp.fix_external_set_vector_length(FIX, 1)
         lmp.set_fix_external_callback(FIX, self._callback)
         tdamp = s.thermostat_steps * s.timestep_fs / 1000.0
@@ -167,18 +171,11 @@ class _Session:
                 self._explode(step, forces)
                 return
             atoms = self._current_atoms(x, tags)
-            result = self.potential.evaluate(atoms)
-            grade = result.grade if result.grade is not None else 0.0
-            if not (math.isfinite(result.energy) and np.all(np.isfinite(result.forces))):
+            energy, grade = self.coupling.step(atoms, tags, forces)
+            if not (math.isfinite(energy) and math.isfinite(grade)):
                 grade = math.inf  # an explosion is an extrapolation, not a crash
-            # `atoms` is in atom-ID order; LAMMPS's local atoms are in any order
-            forces[:] = np.nan_to_num(result.forces[tags - 1], posinf=0.0, neginf=0.0)
-            # every rank sets the whole energy and virial: fix external neither sums nor splits them
-            self.lmp.fix_external_set_energy_global(FIX, float(result.energy))
-            virial = -result.stress * atoms.get_volume()  # ASE Voigt order -> LAMMPS order
-            self.lmp.fix_external_set_virial_global(FIX, virial[[0, 1, 2, 5, 4, 3]].tolist())
             self.lmp.fix_external_set_vector(FIX, 1, grade)
-            self._record(step, atoms, result.energy, grade)
+            self._record(step, atoms, energy, grade)
         except BaseException as error:  # LAMMPS would print it and carry on: stop the run instead
             self.error = error
             self.lmp.fix_external_set_vector(FIX, 1, math.inf)
@@ -291,3 +288,4 @@ class _Session:
         if self._trajectory is not None:  # interrupted: the partial file is left, never used
             self._trajectory.close()
         self.lmp.close()
+        self.coupling.close()

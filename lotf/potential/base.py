@@ -38,6 +38,7 @@ class Potential(ABC):
     """A trainable interatomic potential with an extrapolation grade."""
 
     backend: str  # the name it is registered under
+    pair_style: str | None = None  # the LAMMPS pair style (a lotf plugin) that evaluates it, if any
 
     def __init__(self, species: list[str], active_set: ActiveSet | None = None):
         self.species = list(species)
@@ -71,6 +72,12 @@ class Potential(ABC):
     @abstractmethod
     def _load(cls, directory: Path, metadata: dict) -> "Potential":
         """Read what `_save` wrote."""
+
+    def write_lammps_pair(self, directory: Path) -> list[str]:
+        """Write the files `pair_style` reads into `directory`; return the pair_style and
+        pair_coeff commands, LAMMPS atom type t being species t - 1, with the grade if the
+        potential has an active set (the pair style's `extract`able "grade" and "energy")."""
+        raise NotImplementedError(f"the {self.backend} backend has no LAMMPS pair style")
 
     # --- built on it -------------------------------------------------------------------------
     def evaluate(self, atoms: Atoms) -> Evaluation:

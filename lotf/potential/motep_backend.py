@@ -18,15 +18,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_numbers
 
 from lotf.log import logger
-from lotf.potential.base import Evaluation, Potential
+from lotf.potential.base import Evaluation
 from lotf.potential.mtp_file import level_file
 from lotf.potential.mtp_jacobian import SiteEnergyJacobian
+from lotf.potential.mtp_potential import MTP_FILE, MTPPotential
 
 # motep logs every optimiser step, and a warning for each short distance, which lotf's grade
 # and explosion checks already cover; its errors still pass.
 logging.getLogger("motep").setLevel(logging.ERROR)
-
-MTP_FILE = "pot.mtp"
 
 
 def level_definition(level: int):
@@ -37,7 +36,7 @@ def level_definition(level: int):
         return read_mtp(path)
 
 
-class MotepMTP(Potential):
+class MotepMTP(MTPPotential):
     """A moment tensor potential evaluated and fitted by motep's C engine."""
 
     backend = "motep"
@@ -111,12 +110,10 @@ class MotepMTP(Potential):
         logger.debug("motep fit: %s", " | ".join(timings.getvalue().split("\n")).strip())
         self._engine = self._jacobian = None  # parameters changed
 
-    def _save(self, directory: Path) -> dict:
+    def write_mtp(self, path: Path) -> None:
         from motep.io.mlip.mtp import write_mtp
 
-        write_mtp(directory / MTP_FILE, self.data, legacy=True)
-        return {"mtp": MTP_FILE, "level": self.level, "cutoff": self.cutoff,
-                "min_dist": self.min_dist}
+        write_mtp(path, self.data, legacy=True)
 
     @classmethod
     def _load(cls, directory: Path, metadata: dict) -> "MotepMTP":

@@ -20,10 +20,10 @@ from lotf.log import logger
 # between force calls (spinning made each graded MD step 10x slower); read when libgomp starts
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from lotf.potential import _mtp  # noqa: E402
-from lotf.potential.base import Evaluation, Potential
+from lotf.potential.base import Evaluation
 from lotf.potential.mtp_file import MTPFile, level_file, read_mtp, write_mtp
+from lotf.potential.mtp_potential import MTP_FILE, MTPPotential
 
-MTP_FILE = "pot.mtp"
 VERLET_SKIN = 0.5  # Å: MD steps reuse pairs until an atom has moved half of it
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # xx yy zz yz xz xy, as ASE
 
@@ -34,7 +34,7 @@ def level_definition(level: int) -> MTPFile:
         return read_mtp(path)
 
 
-class NativeMTP(Potential):
+class NativeMTP(MTPPotential):
     """A moment tensor potential evaluated and fitted by lotf's C++ core."""
 
     backend = "native"
@@ -163,10 +163,8 @@ class NativeMTP(Potential):
         self.mtp = self.mtp.with_parameters(parameters)
         self._model = None
 
-    def _save(self, directory: Path) -> dict:
-        write_mtp(directory / MTP_FILE, self.mtp)
-        return {"mtp": MTP_FILE, "level": self.level, "cutoff": self.cutoff,
-                "min_dist": self.min_dist}
+    def write_mtp(self, path: Path) -> None:
+        write_mtp(path, self.mtp)
 
     @classmethod
     def _load(cls, directory: Path, metadata: dict) -> "NativeMTP":

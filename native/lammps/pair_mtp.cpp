@@ -63,7 +63,10 @@ double PairMTP::grade(const std::vector<double>& row) const {
         const double* m = &grade_matrix_[p * grade_columns_];
         for (int c = 0; c < grade_columns_; ++c) projected[c] += row[p] * m[c];
     }
-    for (double value : projected) worst = std::max(worst, std::abs(value));
+    for (double value : projected) {
+        if (!std::isfinite(value)) return HUGE_VAL;  // an exploded environment extrapolates
+        worst = std::max(worst, std::abs(value));
+    }
     return worst;
 }
 
@@ -107,6 +110,13 @@ void PairMTP::init_style() {
 
 double PairMTP::init_one(int /*i*/, int /*j*/) { return cutoff_; }
 
+void* PairMTP::extract(const char* name, int& dim) {
+    dim = 0;
+    if (std::string(name) == "energy") return &energy_;
+    if (std::string(name) == "grade" && !grade_matrix_.empty()) return &extra_[0];
+    return nullptr;
+}
+
 void PairMTP::compute(int eflag, int vflag) {
     ev_init(eflag, vflag);
     if (vflag_atom) error->all(FLERR, "pair_style mtp does not compute per-atom virials");
@@ -119,7 +129,7 @@ void PairMTP::compute(int eflag, int vflag) {
     std::vector<int> types, atoms;
     const bool grading = !grade_matrix_.empty();
     std::vector<double> row, total(grading && configuration_grade_ ? model_->parameter_count() : 0, 0.0);
-    double worst = 0.0;
+    double worst = 0.0, local_energy = 0.0;
     for (int ii = 0; ii < list->inum; ++ii) {
         const int i = list->ilist[ii];
         vectors.clear(), types.clear(), atoms.clear();
@@ -137,6 +147,7 @@ void PairMTP::compute(int eflag, int vflag) {
             const int j = atoms[n];
             for (int a = 0; a < 3; ++a) f[j][a] -= gradient[n][a], f[i][a] += gradient[n][a];
         }
+        local_energy += energy;
         if (eflag_global) eng_vdwl += energy;
         if (eflag_atom) eatom[i] += energy;
         if (grading) {
@@ -149,6 +160,7 @@ void PairMTP::compute(int eflag, int vflag) {
         }
     }
     if (vflag_fdotr) virial_fdotr_compute();
+    MPI_Allreduce(&local_energy, &energy_, 1, MPI_DOUBLE, MPI_SUM, world);
     if (grading) {
         if (configuration_grade_) {
             std::vector<double> sum(total.size());

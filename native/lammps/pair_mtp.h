@@ -2,7 +2,9 @@
 // ghost atoms (newton pair on: ghost forces go back to their owners by reverse communication).
 // With `grade`, the extrapolation grade of the active set in FILE (written by lotf) is the
 // pair's extra quantity 1, the maximum over atoms (or of the configuration): `compute g all
-// pair mtp`, then `fix halt` on c_g[1] stops a run that extrapolates.
+// pair mtp`, then `fix halt` on c_g[1] stops a run that extrapolates. The configuration's
+// energy and grade at the last force call are also `extract`able ("energy", "grade"; reduced
+// over ranks every step), so a library caller reads them every step without a compute.
 #pragma once
 
 #include <memory>
@@ -28,6 +30,7 @@ class PairMTP : public Pair {
     void coeff(int narg, char** arg) override;
     void init_style() override;
     double init_one(int i, int j) override;
+    void* extract(const char* name, int& dim) override;
 
   private:
     void read_grade_file(const std::string& path);
@@ -38,6 +41,7 @@ class PairMTP : public Pair {
     int grade_columns_ = 0;
     bool configuration_grade_ = false;
     std::vector<double> extra_{0.0};
+    double energy_ = 0.0;  // the configuration's energy at the last force call
     std::vector<int> species_;  // MTP species of each LAMMPS type (1-based types)
     double cutoff_ = 0.0;
 };

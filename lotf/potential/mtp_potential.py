@@ -1,0 +1,39 @@
+"""What every MTP backend shares: its MLIP .mtp file, saving, and `pair_style mtp` in LAMMPS.
+
+A backend says how it writes its coefficients as an .mtp file; saving a generation and running
+inside LAMMPS through lotf's plugin (the file plus the active set's grade file) follow from that.
+"""
+
+from abc import abstractmethod
+from pathlib import Path
+
+from lotf.potential.base import Potential
+
+MTP_FILE = "pot.mtp"
+GRADE_FILE = "grade.txt"
+
+
+class MTPPotential(Potential):
+    """A moment tensor potential: MLIP's file format, evaluable by `pair_style mtp`."""
+
+    pair_style = "mtp"
+    level: int
+
+    @abstractmethod
+    def write_mtp(self, path: Path) -> None:
+        """Write the potential as an MLIP .mtp file (which carries no species names)."""
+
+    def _save(self, directory: Path) -> dict:
+        self.write_mtp(directory / MTP_FILE)
+        return {"mtp": MTP_FILE, "level": self.level, "cutoff": self.cutoff,
+                "min_dist": self.min_dist}
+
+    def write_lammps_pair(self, directory: Path) -> list[str]:
+        """The .mtp file and, with an active set, its grade file; `pair_style mtp` commands."""
+        self.write_mtp(directory / MTP_FILE)
+        style = "pair_style mtp"
+        if self.active_set is not None:
+            self.active_set.save_for_lammps(directory / GRADE_FILE)
+            style += f" grade {directory / GRADE_FILE}"
+        types = " ".join(str(index) for index in range(len(self.species)))
+        return [style, f"pair_coeff * * {directory / MTP_FILE} {types}"]
