@@ -5,9 +5,13 @@ the native core and with motep:
 - bare: µs per atom per energy+forces+stress call of the potential on the frames the MD run
   visits, in order (so neighbour lists are rebuilt exactly as often as in the MD);
 - grade: the same with the extrapolation grade (active set present);
-- md: µs per atom per step of NVT MD in LAMMPS through fix external, grade watched.
-Ratios: coupling overhead = md / grade - 1 (target ≤ 0.15), grade cost = grade / bare - 1
-(target ≤ 0.10; the grade linearises in all parameters, so it costs a reverse pass per atom).
+- md_fix_external: µs per atom per step of NVT MD in LAMMPS, the potential evaluated in Python
+  through fix external, grade watched;
+- md_pair_style: the same with the forces and grade from `pair_style mtp` inside LAMMPS (both
+  backends' potentials run in lotf's plugin there).
+Ratios: coupling overhead = md_fix_external / grade - 1 (target ≤ 0.15), pair_style_speedup =
+md_fix_external / md_pair_style, grade cost = grade / bare - 1 (target ≤ 0.10; the grade
+linearises in all parameters, so it costs a reverse pass per atom).
 The potential has random coefficients scaled down so MD at 100 K stays gentle; speed does not
 depend on their values. Usage: python benchmarks/md_throughput.py [--quick]
 """
@@ -56,14 +60,14 @@ def gentle_potential(level: int, cell, backend: str):
 
 
 def md_frames(potential, cell, steps: int, path: Path) -> list:
-    """The frames an MD run visits, every step (an untimed run; the timed one repeats it)."""
-    run_md(potential, cell, settings(steps, dump_every=1), trajectory=path)
+    """The frames an MD run visits, every step (an untimed run; the timed ones repeat it)."""
+    run_md(potential, cell, settings(steps, "fix_external", dump_every=1), trajectory=path)
     return ase.io.read(path, index=":")
 
 
-def settings(steps: int, dump_every: int = 0) -> MDSettings:
+def settings(steps: int, coupling: str, dump_every: int = 0) -> MDSettings:
     return MDSettings("nvt", (100.0, 100.0), steps, thermo_every=steps, break_threshold=1e30,
-                      dump_every=dump_every, seed=7)
+                      dump_every=dump_every, seed=7, coupling=coupling)
 
 
 def per_atom_call(potential, frames: list) -> float:
@@ -75,11 +79,11 @@ def per_atom_call(potential, frames: list) -> float:
     return (time.perf_counter() - start) / (len(frames) - 1) / len(frames[0])
 
 
-def per_atom_step(potential, cell, steps: int) -> float:
+def per_atom_step(potential, cell, steps: int, coupling: str) -> float:
     """Seconds per atom per MD step in LAMMPS, the set-up cost taken out by a 1-step run."""
     def timed(n: int) -> tuple[float, int]:
         start = time.perf_counter()
-        result = run_md(potential, cell, settings(n))
+        result = run_md(potential, cell, settings(n, coupling))
         return time.perf_counter() - start, result.steps
 
     (long, done), (short, _) = timed(steps), timed(1)
@@ -97,14 +101,17 @@ def main(quick: bool = False) -> dict:
         bare = per_atom_call(potential, frames)
         potential.active_set = active_set
         graded = per_atom_call(potential, frames)
-        md = per_atom_step(potential, cell, steps)
+        external = per_atom_step(potential, cell, steps, "fix_external")
+        pair = per_atom_step(potential, cell, steps, "pair_style")
         results[f"{backend}_atoms{name}_level{level}"] = {
             "backend": backend, "atoms": len(cell), "level": level,
             "bare_us_per_atom": round(bare * 1e6, 2),
             "grade_us_per_atom": round(graded * 1e6, 2),
-            "md_us_per_atom_step": round(md * 1e6, 2),
+            "md_fix_external_us_per_atom_step": round(external * 1e6, 2),
+            "md_pair_style_us_per_atom_step": round(pair * 1e6, 2),
             "grade_cost_ratio": round(graded / bare - 1, 3),
-            "coupling_overhead_ratio": round(md / graded - 1, 3),
+            "coupling_overhead_ratio": round(external / graded - 1, 3),
+            "pair_style_speedup": round(external / pair, 2),
         }
     return results
 
