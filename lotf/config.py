@@ -214,6 +214,8 @@ class MD(Strict):
         "auto", description="forces from lotf's pair_style mtp inside LAMMPS (MPI domain "
         "decomposition), or from Python through fix external (any backend); auto: the pair "
         "style when the potential has one and the plugin was built")
+    ranks: PositiveInt = Field(1, description="MPI ranks for each MD run (mpiexec), the cell "
+                               "split between them by the pair style")
 
     @field_validator("phases")
     @classmethod
@@ -222,6 +224,13 @@ class MD(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"phase names must be unique: {names}")
         return phases
+
+    @model_validator(mode="after")
+    def _ranks_need_the_pair_style(self) -> "MD":
+        if self.ranks > 1 and self.coupling == "fix_external":
+            raise ValueError("ranks > 1 needs coupling: pair_style or auto (through fix "
+                             "external every rank evaluates the whole cell)")
+        return self
 
 
 class RattleBootstrap(Strict):

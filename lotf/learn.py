@@ -229,7 +229,7 @@ def md_settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDS
         seed=int(np.random.default_rng([config.seed, segment]).integers(1, 2**31 - 1)),
         select_threshold=config.active_learning.select_threshold,
         break_threshold=config.active_learning.break_threshold,
-        dump_every=config.md.dump_every, coupling=config.md.coupling)
+        dump_every=config.md.dump_every, coupling=config.md.coupling, ranks=config.md.ranks)
 
 
 def _restart(ctx: Context, phases: list[Phase], walker: int) -> Atoms:

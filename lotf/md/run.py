@@ -24,6 +24,7 @@ from ase.units import fs
 from lotf.faults import checkpoint
 from lotf.md.coupling import FIX, choose
 from lotf.md.library import open_lammps
+from lotf.md.ranks import run_on_ranks
 from lotf.potential import Potential
 
 THERMO = ("step", "time_ps", "temp", "pe", "etotal", "press", "vol", "grade")
@@ -49,6 +50,7 @@ class MDSettings:
     barostat_steps: float = 1000.0
     barostat: str = "aniso"
     coupling: str = "auto"  # how the forces reach LAMMPS: lotf.md.coupling's names, or auto
+    ranks: int = 1  # above 1: the run goes to that many MPI ranks (lotf.md.ranks)
 
 
 @dataclass
@@ -72,6 +74,8 @@ class CallbackError(RuntimeError):
 def run_md(potential: Potential, atoms: Atoms, settings: MDSettings,
            trajectory: Path | None = None, log_file: Path | None = None) -> MDResult:
     """Run `settings.steps` MD steps from `atoms` (its velocities if it has any), or until a break."""
+    if settings.ranks > 1:
+        return run_on_ranks(potential, atoms, settings, trajectory, log_file)
     session = _Session(potential, atoms, settings, trajectory, log_file)
     try:
         return session.run()

@@ -1,0 +1,64 @@
+"""MD runs on several MPI ranks from a single-process campaign (lotf.md.ranks): the one-rank
+run's result read back whole, a failed run's error surfaced, and a campaign that learns so."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_md import emt_cu, fitted, lattice
+
+from lotf.config import load_config
+from lotf.errors import UserError
+from lotf.md.ranks import RanksFailed
+from lotf.md.run import MDSettings, run_md
+
+from conftest import emt_campaign
+from test_learn import LEARN, _run, _status
+
+
+@pytest.fixture(scope="module")
+def narrow():
+    return fitted(emt_cu(40, (0.01, 0.03), 0.0, seed=1))
+
+
+def test_two_ranks_return_the_one_rank_result(narrow, tmp_path):
+    settings = MDSettings("nvt", (1500.0, 1500.0), 5000, thermo_every=50, dump_every=1)
+    one = run_md(narrow, lattice(), settings, trajectory=tmp_path / "one.extxyz")
+    two = run_md(narrow, lattice(), MDSettings(**{**vars(settings), "ranks": 2}),
+                 trajectory=tmp_path / "two.extxyz")
+    assert one.halted and two.halted and two.break_step == one.break_step
+    assert [a.info["step"] for a in two.candidates] == [a.info["step"] for a in one.candidates]
+    assert two.restart.info["step"] == one.restart.info["step"]
+    assert np.abs(two.final.positions - one.final.positions).max() < 1e-9
+    assert np.abs(two.final.get_velocities() - one.final.get_velocities()).max() < 1e-9
+    assert two.max_grade == pytest.approx(one.max_grade, rel=1e-9)
+    assert two.thermo["temp"] == pytest.approx(one.thermo["temp"], rel=1e-9)
+    assert (tmp_path / "two.extxyz").read_text().count("grade=") == one.steps + 1
+
+
+def test_a_failed_run_on_ranks_says_why(narrow):
+    settings = MDSettings("npt", (300.0, 300.0), 10, pressure_bar=0.0, barostat="sideways",
+                          ranks=2)
+    with pytest.raises(RanksFailed, match="MD on 2 MPI ranks failed: Exception: ERROR: Unknown "
+                       "fix npt keyword: sideways"):
+        run_md(narrow, lattice(), settings)
+
+
+def test_ranks_need_the_pair_style(tmp_path):
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"),
+                          md={"ranks": 2, "coupling": "fix_external"})
+    with pytest.raises(UserError, match="md: ranks > 1 needs coupling: pair_style"):
+        load_config(config)
+
+
+def test_a_campaign_learns_with_md_on_two_ranks(tmp_path):
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4,
+                          **{**LEARN, "md": {**LEARN["md"], "ranks": 2}})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    done = _run(config, tmp_path / "run", env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = _status(tmp_path / "run", env)
+    assert status["converged"] is True and status["breaks"] >= 1
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["validation"]["frames"] == 12
