@@ -154,6 +154,10 @@ class ActiveLearning(Strict):
     grade_mode: Literal["neighbourhood", "configuration"] = "neighbourhood"
     max_iterations: PositiveInt = Field(200, description="breaks tolerated per phase before giving up")
     walkers: PositiveInt = 1
+    volume_margin: NonNegativeFloat | None = Field(
+        0.05, description="NPT MD whose volume per atom leaves the training data's range by more "
+        "than this fraction breaks, and that frame is labelled (a cell that expands into a gas "
+        "keeps every neighbourhood grade low); null: no such break")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ActiveLearning":

@@ -4,10 +4,11 @@ For each MD phase in turn: MTP-MD in segments of the phase's `length`, by one or
 independent walkers (each from its own initial structure, with its own restart point), the
 walker with the least clean time going next. A segment without a break moves that walker's
 restart point forward and adds to its time without a break; a break (grade above the break
-threshold) selects at most `max_new` D-optimal candidates, labels them, trains the next
-generation, sets every walker's clean time to zero (the potential changed) and restarts the
-walker from its last frame under the select threshold. The phase converges once every walker
-has run `converge_after` without a break.
+threshold, or in NPT a volume per atom off the training data's range) selects at most
+`max_new` D-optimal candidates (and the frame off the volumes, whatever its grade), labels
+them, trains the next generation, sets every walker's clean time to zero (the potential
+changed) and restarts the walker from its last frame under the select threshold. The phase
+converges once every walker has run `converge_after` without a break.
 
 Everything that costs is on disk before the next step needs it, so a kill at any moment
 resumes here: potentials by generation (written whole), the selected structures of each
@@ -83,15 +84,15 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
                     "break)", phase.name, generation, segment,
                     f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
         clock = time.perf_counter()
-        settings = md_settings(config, phase, steps, segment)
+        settings = md_settings(config, phase, steps, segment,
+                               volume_range(config, phase, progress, generation))
         logger.debug("  velocity seed %d (new velocities only if the start has none)",
                      settings.seed)
         result = run_md(potential, start, settings,
                         trajectory=_trajectory(ctx, phase, generation, segment, walker))
         progress["segments"] = segment + 1
         logger.info("  %d steps in %.1f s, max grade %.3g%s", result.steps,
-                    time.perf_counter() - clock, result.max_grade,
-                    f", break at step {result.break_step}" if result.halted else "")
+                    time.perf_counter() - clock, result.max_grade, break_description(result))
         if result.restart is not None:
             write_structures(restart_file, [result.restart])
         if not result.halted:
@@ -115,8 +116,13 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
         logger.info("  %d candidates dropped: atoms collided (closer than %.2f x their covalent "
                     "radii, or than potential.min_dist)",
                     len(result.candidates) - len(candidates), COLLISION_FRACTION)
-    chosen = potential.select(candidates, ctx.config.active_learning.max_new) if candidates else []
-    selected = write_structures(selected_file, [candidates[i] for i in chosen])
+    max_new = ctx.config.active_learning.max_new
+    # a frame off the data's volumes is labelled whatever its grade, which cannot see density
+    forced = [result.off_volume] if result.off_volume is not None and \
+        not _unphysical(ctx, result.off_volume) else []
+    candidates = [atoms for atoms in candidates if not any(atoms is f for f in forced)]
+    chosen = potential.select(candidates, max_new - len(forced)) if candidates else []
+    selected = write_structures(selected_file, forced + [candidates[i] for i in chosen])
     progress["breaks"] += 1
     progress["breaks_in_phase"] += 1
     progress["md_fs_without_break"] = 0.0
@@ -127,7 +133,8 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
     checkpoint("select")
     report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
                    f"gen-{generation:04d}")
-    logger.info("  selected %d of %d candidates; %s", len(selected), len(candidates),
+    logger.info("  selected %d of %d candidates%s; %s", len(selected),
+                len(candidates) + len(forced), " (1 off the data's volumes)" if forced else "",
                 report.summary())
     progress["stuck"] = 0 if report.labelled else progress["stuck"] + 1
     save_progress(ctx, progress)
@@ -185,10 +192,20 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
                 "%.3f eV/Å", generation, len(data), seconds, errors["energy_rmse_mev_per_atom"],
                 errors["forces_rmse_ev_per_a"])
     _record(progress, generation, train_rmse=errors, trained_on=len(data), weights=weights,
-            min_dist=round(min_dist, 4),
+            min_dist=round(min_dist, 4), volume_per_atom=volumes_per_atom(data),
             fit_seconds=round(seconds, 1), oracle_calls=ctx.ledger.call_counts()["total"])
     save_progress(ctx, progress, generation=generation)
     return potential
+
+
+def break_description(result: MDResult) -> str:
+    """', break at step N' and why, for the log; empty for a clean run."""
+    if not result.halted:
+        return ""
+    if result.off_volume is not None and result.off_volume.info["step"] == result.break_step:
+        volume = result.off_volume.get_volume() / len(result.off_volume)
+        return f", break at step {result.break_step} (volume {volume:.2f} Å³/atom, off the data's)"
+    return f", break at step {result.break_step}"
 
 
 def _weights(config: Campaign, phase: Phase | None) -> dict[str, float]:
@@ -208,6 +225,12 @@ def _unphysical(ctx: Context, atoms: Atoms) -> bool:
     return bool(np.any(distances < limits))
 
 
+def volumes_per_atom(structures: list[Atoms]) -> list[float] | None:
+    """The smallest and largest volume per atom (Å³) of the periodic structures, if any."""
+    volumes = [atoms.get_volume() / len(atoms) for atoms in structures if atoms.pbc.all()]
+    return [min(volumes), max(volumes)] if volumes else None
+
+
 def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
     """The shortest interatomic distance in the structures (within `cutoff`)."""
     shortest = cutoff
@@ -219,7 +242,19 @@ def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
 
 
 # --- MD inputs -------------------------------------------------------------------------------
-def md_settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDSettings:
+def volume_range(config: Campaign, phase: Phase, progress: dict,
+                 generation: int) -> tuple[float, float] | None:
+    """Where NPT MD may go on this generation: its data's volumes per atom, widened by
+    `active_learning.volume_margin`; None for other ensembles (their volume is set)."""
+    margin = config.active_learning.volume_margin
+    volumes = progress["generations"].get(str(generation), {}).get("volume_per_atom")
+    if phase.ensemble != "npt" or margin is None or volumes is None:
+        return None
+    return volumes[0] / (1 + margin), volumes[1] * (1 + margin)
+
+
+def md_settings(config: Campaign, phase: Phase, steps: int, segment: int,
+                volume_range: tuple[float, float] | None = None) -> MDSettings:
     """The MD run of a phase: its thermostat, the campaign's thresholds, a seed per segment."""
     temperature = phase.temperature if isinstance(phase.temperature, tuple) else \
         (phase.temperature, phase.temperature)
@@ -229,7 +264,8 @@ def md_settings(config: Campaign, phase: Phase, steps: int, segment: int) -> MDS
         seed=int(np.random.default_rng([config.seed, segment]).integers(1, 2**31 - 1)),
         select_threshold=config.active_learning.select_threshold,
         break_threshold=config.active_learning.break_threshold,
-        dump_every=config.md.dump_every, coupling=config.md.coupling, ranks=config.md.ranks)
+        dump_every=config.md.dump_every, coupling=config.md.coupling, ranks=config.md.ranks,
+        volume_range=volume_range)
 
 
 def _restart(ctx: Context, phases: list[Phase], walker: int) -> Atoms:

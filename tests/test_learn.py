@@ -19,7 +19,8 @@ LEARN = {
     "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
                   "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.0}},
     "active_learning": {"max_new": 4, "converge_after": "2 ps"},
-    "bootstrap": {"method": "rattle", "count": 4, "rattle": 0.04, "strain": 0.0},
+    # strained copies: the NPT phase needs labels at more than one volume from the start
+    "bootstrap": {"method": "rattle", "count": 4, "rattle": 0.04, "strain": 0.02},
     "md": {"dump_every": 25, "phases": [
         {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "1 ps"},
         {"name": "npt", "ensemble": "npt", "temperature": 1000, "pressure": "0 bar",
@@ -144,3 +145,23 @@ def test_walkers_each_run_clean_before_the_phase_converges(tmp_path, env_with_te
     final = f"gen-{_status(tmp_path / 'run', env_with_tests)['generation']:04d}"
     trajectories = tmp_path / "run" / "trajectories" / "nvt"
     assert [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)] == [2] * 3
+
+
+def test_npt_off_the_datas_volumes_is_labelled_until_the_data_covers_them(tmp_path,
+                                                                         env_with_tests):
+    """Every bootstrap and NVT frame has one volume; NPT at 1000 K expands the cell past a 0.5 %
+    margin, which breaks (low grades notwithstanding) and labels the frame that left."""
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
+        **LEARN, "active_learning": {**LEARN["active_learning"], "volume_margin": 0.005},
+        "bootstrap": {**LEARN["bootstrap"], "strain": 0.0}, "stages": ["bootstrap", "learn"]})
+    done = _run(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
+    assert "Å³/atom, off the data's" in log
+    progress = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
+    ranges = [entry["volume_per_atom"] for _, entry in sorted(progress["generations"].items(),
+                                                               key=lambda item: int(item[0]))]
+    first = ranges[0]
+    assert first[1] - first[0] < 1e-9  # one volume to start with
+    assert ranges[-1][1] > first[1] * 1.005  # labelled beyond the first margin
+    assert progress["converged_phases"]["npt"] == pytest.approx(1.0)

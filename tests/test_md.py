@@ -199,3 +199,22 @@ def test_a_motep_potential_runs_in_the_pair_style():
                     for name in ("fix_external", "pair_style"))
     assert np.abs(pair.final.positions - python.final.positions).max() < 1e-9
     assert pair.max_grade == pytest.approx(python.max_grade, rel=1e-9)
+
+
+def test_npt_that_leaves_the_volume_range_breaks_there(broad):
+    """A volume per atom outside the given range is a break at that step, kept to label."""
+    start = lattice()
+    volume = start.get_volume() / len(start)
+    # 20 kbar squeezes the cell by ~1.5 %: a range ending 0.5 % below the start is left
+    settings = MDSettings("npt", (300.0, 300.0), 2500, pressure_bar=20_000.0, thermo_every=10,
+                          volume_range=(0.995 * volume, 1.1 * volume))
+    result = run_md(broad, start, settings)
+    assert result.halted and result.steps < 2500 and result.max_grade < 10.0
+    off = result.off_volume
+    assert off.info["step"] == result.break_step == result.steps
+    assert off.get_volume() / len(off) < 0.995 * volume
+    assert result.restart.info["step"] < result.break_step
+    assert result.restart.get_volume() / len(off) >= 0.995 * volume
+    inside = run_md(broad, start, MDSettings(**{**vars(settings), "volume_range": (0.9 * volume,
+                                                                                   1.1 * volume)}))
+    assert not inside.halted and inside.off_volume is None

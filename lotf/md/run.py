@@ -5,7 +5,9 @@ the potential evaluated in Python through `fix external`. Either way a `fix exte
 sees every step: it gets the step's energy and grade from the coupling and publishes the grade
 as the fix's global vector, so `fix halt` stops the run at the first step whose grade exceeds
 the break threshold. Frames above the select threshold are kept as candidates for labelling,
-and the last frame at or below it is the restart point.
+and the last frame at or below it is the restart point. Given a range of volumes per atom (the
+training data's), a step outside it breaks too, and that frame is kept as `off_volume`: a cell
+can expand into a gas while every neighbourhood still grades low.
 
 On several MPI ranks every rank gathers all positions each step and sees the same grade (the
 pair style reduces it over ranks; through fix external every rank evaluates the whole cell), so
@@ -50,6 +52,7 @@ class MDSettings:
     barostat_steps: float = 1000.0
     barostat: str = "aniso"
     coupling: str = "auto"  # how the forces reach LAMMPS: lotf.md.coupling's names, or auto
+    volume_range: tuple[float, float] | None = None  # Å³ per atom; a step outside it breaks
     ranks: int = 1  # above 1: the run goes to that many MPI ranks (lotf.md.ranks)
 
 
@@ -64,6 +67,7 @@ class MDResult:
     candidates: list[Atoms]
     restart: Atoms | None
     final: Atoms | None = None  # the last step, with velocities: where a schedule continues
+    off_volume: Atoms | None = None  # the step that left `volume_range`, if that broke the run
     thermo: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -113,6 +117,7 @@ class _Session:
         self.last: Atoms | None = None
         self.max_grade = 0.0
         self.break_step: int | None = None
+        self.off_volume: Atoms | None = None
         self.error: BaseException | None = None
         self.thermo: dict[str, list] = {k: [] for k in THERMO}
         self._grade = 0.0
@@ -145,7 +150,9 @@ class _Session:
             lmp.command(f"velocity all create {start!r} {s.seed} mom yes rot yes dist gaussian")
         lmp.command(f"fix {FIX} all external pf/callback 1 1")
         lmp.commands_list(self.coupling.commands())
-        lmp.fix_external_set_vector_length(FIX, 1)
+        lmp.fix_external_set_vector_length(FIX, 2)  # the grade; 1 once the volume left its range
+        for index in (1, 2):
+            lmp.fix_external_set_vector(FIX, index, 0.0)
         lmp.set_fix_external_callback(FIX, self._callback)
         tdamp = s.thermostat_steps * s.timestep_fs / 1000.0
         pdamp = s.barostat_steps * s.timestep_fs / 1000.0
@@ -160,9 +167,9 @@ class _Session:
         else:
             raise ValueError(f"unknown ensemble '{s.ensemble}'")
         lmp.commands_list([
-            f"variable grade equal f_{FIX}[1]",
+            f"variable halt equal (f_{FIX}[1]>{s.break_threshold!r})||(f_{FIX}[2]>0)",
             "variable atoms equal count(all)",
-            f"fix halt all halt 1 v_grade > {s.break_threshold!r} error continue",
+            "fix halt all halt 1 v_halt > 0 error continue",
             f"thermo_style custom step {' '.join(LAMMPS_THERMO)}",
             "thermo_modify lost ignore",  # lost atoms are an explosion, seen by the callback
             f"thermo {s.thermo_every}",
@@ -179,6 +186,8 @@ class _Session:
             if not (math.isfinite(energy) and math.isfinite(grade)):
                 grade = math.inf  # an explosion is an extrapolation, not a crash
             self.lmp.fix_external_set_vector(FIX, 1, grade)
+            if self.off_volume is None and self._outside_volume_range(atoms):
+                self._leave_volume_range(step, atoms)
             self._record(step, atoms, energy, grade)
         except BaseException as error:  # LAMMPS would print it and carry on: stop the run instead
             self.error = error
@@ -191,6 +200,19 @@ class _Session:
         self._grade = self.max_grade = math.inf
         if self.break_step is None:
             self.break_step = int(step)
+
+    def _leave_volume_range(self, step: int, atoms: Atoms) -> None:
+        """The volume left the data's range: a break at this step, which is kept to label."""
+        self.off_volume = atoms
+        self.lmp.fix_external_set_vector(FIX, 2, 1.0)
+        if self.break_step is None:
+            self.break_step = int(step)
+
+    def _outside_volume_range(self, atoms: Atoms) -> bool:
+        if self.settings.volume_range is None:
+            return False
+        low, high = self.settings.volume_range
+        return not low <= atoms.get_volume() / len(atoms) <= high
 
     def _current_atoms(self, x, tags) -> Atoms:
         lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()
@@ -262,7 +284,7 @@ class _Session:
             steps=done, halted=self.break_step is not None, break_step=self.break_step,
             max_grade=self.max_grade, candidates=self.candidates,
             restart=self._with_velocities(self.restart), final=self._with_velocities(self.last),
-            thermo={k: np.array(v) for k, v in self.thermo.items()})
+            off_volume=self.off_volume, thermo={k: np.array(v) for k, v in self.thermo.items()})
 
     def _thermo(self, step: int) -> None:
         values = {"step": step, "time_ps": step * self.settings.timestep_fs / 1000.0,

@@ -16,7 +16,15 @@ from ase import Atoms
 from lotf.config import Phase
 from lotf.context import Context
 from lotf.faults import checkpoint
-from lotf.learn import current_generation, handle_break, learning_progress, md_settings, save_progress
+from lotf.learn import (
+    break_description,
+    current_generation,
+    handle_break,
+    learning_progress,
+    md_settings,
+    save_progress,
+    volume_range,
+)
 from lotf.log import logger
 from lotf.md.run import run_md
 from lotf.protocols.schedule import Chunk, Step, chunks
@@ -71,7 +79,8 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     steps = round(chunk.duration_fs / timestep_fs)
     while True:
         generation, potential = current_generation(ctx, phase, progress)
-        settings = md_settings(ctx.config, phase, steps, progress["segments"])
+        settings = md_settings(ctx.config, phase, steps, progress["segments"],
+                               volume_range(ctx.config, phase, progress, generation))
         logger.info("%s replica %d, chunk %d (%s, %g -> %g K), generation %d: %d steps", name,
                     replica, chunk.index, step.name, chunk.start_k, chunk.end_k, generation, steps)
         trajectory = folder / f"chunk-{chunk.index:04d}-{step.name}.extxyz" \
@@ -81,8 +90,8 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
         checkpoint("chunk")
         if not result.halted:
             break
-        logger.info("  break at step %d (grade %.3g): learning, then the chunk again",
-                    result.break_step, result.max_grade)
+        logger.info("  max grade %.3g%s: learning, then the chunk again", result.max_grade,
+                    break_description(result))
         handle_break(ctx, phase, generation, potential, result, progress)
     offset = chunk.start_fs / 1000.0
     thermo = {key: [float(v) for v in values] for key, values in result.thermo.items()}
