@@ -179,3 +179,52 @@ def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
     steps, grade = lmp.get_thermo("step"), lmp.extract_variable("grade")
     lmp.close()
     assert 0 < steps < 2000 and grade > 3.0  # the run stopped at the first step past 3
+
+
+def _per_atom_virials(potential_file: Path, atoms, species: list[int]):
+    """Per-atom virials (compute stress/atom, bar Å³, ASE order of atoms) and pxx..pxy (bar)."""
+    prism = Prism(atoms.cell)
+    xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
+    lmp = open_lammps()
+    for command in [f"plugin load {plugin_path()}", "units metal", "atom_style atomic",
+                    "atom_modify map array",
+                    f"region box prism 0 {xhi} 0 {yhi} 0 {zhi} {xy} {xz} {yz} units box",
+                    f"create_box {len(species)} box"]:
+        lmp.command(command)
+    types = {number: t + 1 for t, number in enumerate(sorted(set(atoms.numbers)))}
+    for x, number in zip(prism.vector_to_lammps(atoms.positions, wrap=True), atoms.numbers,
+                         strict=True):
+        lmp.command(f"create_atoms {types[number]} single {x[0]} {x[1]} {x[2]} remap yes units box")
+    for command in [*(f"mass {t} 1.0" for t in range(1, len(species) + 1)), "pair_style mtp",
+                    f"pair_coeff * * {potential_file} {' '.join(map(str, species))}",
+                    "compute virial all stress/atom NULL virial",
+                    "thermo_style custom step pxx pyy pzz pxy pxz pyz", "run 0"]:
+        lmp.command(command)
+    n = len(atoms)
+    ids = np.ctypeslib.as_array(lmp.numpy.extract_atom("id"))[:n]
+    virials = np.array(lmp.numpy.extract_compute("virial", 1, 2))[:n][np.argsort(ids)]
+    pressure = np.array([lmp.get_thermo(k) for k in ("pxx", "pyy", "pzz", "pxy", "pxz", "pyz")])
+    volume = atoms.get_volume()
+    lmp.close()
+    return virials, pressure, volume
+
+
+def test_per_atom_virials_add_up_to_the_pressure(tmp_path):
+    _, native = _pair(12, seed=11)
+    write_mtp(tmp_path / "pot.mtp", native.mtp)
+    atoms = _random_cell(12)
+    species = [native._numbers.tolist().index(number) for number in sorted(set(atoms.numbers))]
+    virials, pressure, volume = _per_atom_virials(tmp_path / "pot.mtp", atoms, species)
+    # stress/atom is minus the per-atom virial; with no velocities the pressure is all virial
+    assert -virials.sum(axis=0) / volume == pytest.approx(pressure, rel=1e-9, abs=1e-6)
+    assert np.abs(virials).max() > 0 and np.ptp(virials[:, 0]) > 0  # atoms differ
+
+
+def test_per_atom_virials_of_equivalent_atoms_are_equal():
+    from ase.build import bulk
+
+    crystal = bulk("Cu", "fcc", a=3.55, cubic=True) * (2, 2, 2)  # compressed: virials not zero
+    virials, pressure, volume = _per_atom_virials(REFERENCE / "cubic" / "12" / "pot.mtp",
+                                                  crystal, [0])
+    assert np.abs(virials - virials.mean(axis=0)).max() < 1e-9 * np.abs(virials).max()
+    assert -virials.mean(axis=0)[0] * len(crystal) / volume == pytest.approx(pressure[0], rel=1e-9)

@@ -119,7 +119,6 @@ void* PairMTP::extract(const char* name, int& dim) {
 
 void PairMTP::compute(int eflag, int vflag) {
     ev_init(eflag, vflag);
-    if (vflag_atom) error->all(FLERR, "pair_style mtp does not compute per-atom virials");
     double** x = atom->x;
     double** f = atom->f;
     const int* type = atom->type;
@@ -145,7 +144,12 @@ void PairMTP::compute(int eflag, int vflag) {
         kernel.energy_gradient(gradient.data());
         for (int n = 0; n < count; ++n) {
             const int j = atoms[n];
-            for (int a = 0; a < 3; ++a) f[j][a] -= gradient[n][a], f[i][a] += gradient[n][a];
+            const lotf::mtp::Vec3& g = gradient[n];
+            for (int a = 0; a < 3; ++a) f[j][a] -= g[a], f[i][a] += g[a];
+            // per-atom virial: each pair term of the site, half to i and half to j
+            if (vflag_atom)
+                ev_tally_xyz(i, j, atom->nlocal, force->newton_pair, 0.0, 0.0, g[0], g[1], g[2],
+                             -vectors[n][0], -vectors[n][1], -vectors[n][2]);
         }
         local_energy += energy;
         if (eflag_global) eng_vdwl += energy;
