@@ -157,7 +157,8 @@ run 0
     assert float(line.split()[2]) == pytest.approx(expected, abs=1e-4)
 
 
-def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
+def _graded_cu(directory: Path) -> NativeMTP:
+    """MLIP's cubic/12 Cu potential with an active set of four rattled cells (grade file written)."""
     from ase.build import bulk
 
     potential = NativeMTP.from_mtp_file(REFERENCE / "cubic" / "12" / "pot.mtp", ["Cu"])
@@ -165,7 +166,12 @@ def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
     for seed, atoms in enumerate(cells):
         atoms.rattle(0.05, seed=seed)
     potential.update_active_set(cells, "neighbourhood")
-    potential.active_set.save_for_lammps(tmp_path / "grade.txt")
+    potential.active_set.save_for_lammps(directory / "grade.txt")
+    return potential
+
+
+def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
+    _graded_cu(tmp_path)
     lmp = open_lammps()
     for command in [f"plugin load {plugin_path()}", "units metal", "lattice fcc 3.61",
                     "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
@@ -179,6 +185,34 @@ def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
     steps, grade = lmp.get_thermo("step"), lmp.extract_variable("grade")
     lmp.close()
     assert 0 < steps < 2000 and grade > 3.0  # the run stopped at the first step past 3
+
+
+def test_a_dump_skipping_graded_steps_keeps_the_extrapolating_frames(tmp_path):
+    """MLIP's interface writes the frames past a threshold; LAMMPS's dump_modify skip does it
+    on the pair style's grade (README), and those are exactly the steps graded above it."""
+    from ase.io import read
+
+    potential = _graded_cu(tmp_path)
+    lmp = open_lammps()
+    for command in [f"plugin load {plugin_path()}", "units metal", "lattice fcc 3.61",
+                    "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+                    "mass 1 63.546", f"pair_style mtp grade {tmp_path / 'grade.txt'}",
+                    f"pair_coeff * * {REFERENCE / 'cubic' / '12' / 'pot.mtp'} 0",
+                    "compute grade all pair mtp", "variable inside equal c_grade[1]<=1.5",
+                    f"fix grades all ave/time 1 1 1 c_grade[1] file {tmp_path / 'grades.txt'} "
+                    'format " %.15g"', f"dump out all custom 1 {tmp_path / 'out.dump'} id type x y z",
+                    "dump_modify out skip v_inside sort id format float %.15g",
+                    "velocity all create 1500 5 loop geom", "fix nve all nve", "run 300"]:
+        lmp.command(command)
+    lmp.close()
+    grades = np.loadtxt(tmp_path / "grades.txt")
+    expected = grades[grades[:, 1] > 1.5]
+    assert 0 < len(expected) < len(grades)  # some steps extrapolate, some do not
+    frames = read(tmp_path / "out.dump", ":", format="lammps-dump-text")
+    assert [frame.info["timestep"] for frame in frames] == expected[:, 0].astype(int).tolist()
+    for frame, grade in zip(frames[:5], expected[:5, 1], strict=True):
+        frame.set_chemical_symbols(["Cu"] * len(frame))
+        assert potential.evaluate(frame).grade == pytest.approx(grade, rel=1e-9)
 
 
 def _per_atom_virials(potential_file: Path, atoms, species: list[int]):
