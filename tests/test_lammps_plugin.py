@@ -23,9 +23,9 @@ REFERENCE = Path(__file__).parent / "data" / "mlip"
 EV_PER_A3_IN_BAR = 1602176.6208
 
 
-def _lammps_evaluate(potential_file: Path, atoms, species: list[int], style: str = "mtp"):
-    """Energy, forces (ASE frame) and stress (LAMMPS frame, ASE sign) of `pair_style mtp`;
-    with a grade file in `style`, the grade last."""
+def _lammps_cell(potential_file: Path, atoms, species: list[int], style: str = "mtp"):
+    """A LAMMPS instance holding `atoms` (types by sorted atomic number) under `pair_style
+    {style}` with the potential file; and the prism between ASE's frame and LAMMPS's."""
     prism = Prism(atoms.cell)
     xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
     lmp = open_lammps()
@@ -42,6 +42,13 @@ def _lammps_evaluate(potential_file: Path, atoms, species: list[int], style: str
         lmp.command(f"mass {t} 1.0")
     lmp.command(f"pair_style {style}")
     lmp.command(f"pair_coeff * * {potential_file} {' '.join(map(str, species))}")
+    return lmp, prism
+
+
+def _lammps_evaluate(potential_file: Path, atoms, species: list[int], style: str = "mtp"):
+    """Energy, forces (ASE frame) and stress (LAMMPS frame, ASE sign) of `pair_style mtp`;
+    with a grade file in `style`, the grade last."""
+    lmp, prism = _lammps_cell(potential_file, atoms, species, style)
     grade = "grade" in style
     if grade:
         lmp.command("compute grade all pair mtp")
@@ -157,8 +164,9 @@ run 0
     assert float(line.split()[2]) == pytest.approx(expected, abs=1e-4)
 
 
-def _graded_cu(directory: Path) -> NativeMTP:
-    """MLIP's cubic/12 Cu potential with an active set of four rattled cells (grade file written)."""
+def _graded_cu(directory: Path) -> tuple[NativeMTP, list[str]]:
+    """MLIP's cubic/12 Cu potential with an active set of four rattled cells, and the LAMMPS
+    commands of a 2x2x2 fcc cell under it with the grade (file written) as c_grade[1]."""
     from ase.build import bulk
 
     potential = NativeMTP.from_mtp_file(REFERENCE / "cubic" / "12" / "pot.mtp", ["Cu"])
@@ -167,17 +175,18 @@ def _graded_cu(directory: Path) -> NativeMTP:
         atoms.rattle(0.05, seed=seed)
     potential.update_active_set(cells, "neighbourhood")
     potential.active_set.save_for_lammps(directory / "grade.txt")
-    return potential
+    return potential, [
+        f"plugin load {plugin_path()}", "units metal", "lattice fcc 3.61",
+        "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+        "mass 1 63.546", f"pair_style mtp grade {directory / 'grade.txt'}",
+        f"pair_coeff * * {REFERENCE / 'cubic' / '12' / 'pot.mtp'} 0",
+        "compute grade all pair mtp"]
 
 
 def test_fix_halt_on_the_grade_stops_an_extrapolating_run(tmp_path):
-    _graded_cu(tmp_path)
+    _, setup = _graded_cu(tmp_path)
     lmp = open_lammps()
-    for command in [f"plugin load {plugin_path()}", "units metal", "lattice fcc 3.61",
-                    "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
-                    "mass 1 63.546", f"pair_style mtp grade {tmp_path / 'grade.txt'}",
-                    f"pair_coeff * * {REFERENCE / 'cubic' / '12' / 'pot.mtp'} 0",
-                    "compute grade all pair mtp", "variable grade equal c_grade[1]",
+    for command in [*setup, "variable grade equal c_grade[1]",
                     "thermo_style custom step pe v_grade", "thermo 1",
                     "velocity all create 3000 5 loop geom", "fix nve all nve",
                     "fix halt all halt 1 v_grade > 3.0 error soft", "run 2000"]:
@@ -192,13 +201,9 @@ def test_a_dump_skipping_graded_steps_keeps_the_extrapolating_frames(tmp_path):
     on the pair style's grade (README), and those are exactly the steps graded above it."""
     from ase.io import read
 
-    potential = _graded_cu(tmp_path)
+    potential, setup = _graded_cu(tmp_path)
     lmp = open_lammps()
-    for command in [f"plugin load {plugin_path()}", "units metal", "lattice fcc 3.61",
-                    "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
-                    "mass 1 63.546", f"pair_style mtp grade {tmp_path / 'grade.txt'}",
-                    f"pair_coeff * * {REFERENCE / 'cubic' / '12' / 'pot.mtp'} 0",
-                    "compute grade all pair mtp", "variable inside equal c_grade[1]<=1.5",
+    for command in [*setup, "variable inside equal c_grade[1]<=1.5",
                     f"fix grades all ave/time 1 1 1 c_grade[1] file {tmp_path / 'grades.txt'} "
                     'format " %.15g"', f"dump out all custom 1 {tmp_path / 'out.dump'} id type x y z",
                     "dump_modify out skip v_inside sort id format float %.15g",
@@ -217,21 +222,8 @@ def test_a_dump_skipping_graded_steps_keeps_the_extrapolating_frames(tmp_path):
 
 def _per_atom_virials(potential_file: Path, atoms, species: list[int]):
     """Per-atom virials (compute stress/atom, bar Å³, ASE order of atoms) and pxx..pxy (bar)."""
-    prism = Prism(atoms.cell)
-    xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
-    lmp = open_lammps()
-    for command in [f"plugin load {plugin_path()}", "units metal", "atom_style atomic",
-                    "atom_modify map array",
-                    f"region box prism 0 {xhi} 0 {yhi} 0 {zhi} {xy} {xz} {yz} units box",
-                    f"create_box {len(species)} box"]:
-        lmp.command(command)
-    types = {number: t + 1 for t, number in enumerate(sorted(set(atoms.numbers)))}
-    for x, number in zip(prism.vector_to_lammps(atoms.positions, wrap=True), atoms.numbers,
-                         strict=True):
-        lmp.command(f"create_atoms {types[number]} single {x[0]} {x[1]} {x[2]} remap yes units box")
-    for command in [*(f"mass {t} 1.0" for t in range(1, len(species) + 1)), "pair_style mtp",
-                    f"pair_coeff * * {potential_file} {' '.join(map(str, species))}",
-                    "compute virial all stress/atom NULL virial",
+    lmp, _ = _lammps_cell(potential_file, atoms, species)
+    for command in ["compute virial all stress/atom NULL virial",
                     "thermo_style custom step pxx pyy pzz pxy pxz pyz", "run 0"]:
         lmp.command(command)
     n = len(atoms)
