@@ -16,10 +16,14 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ase import Atoms
 
 from lotf.potential import Potential, load
+
+if TYPE_CHECKING:  # lotf.md.run imports this module
+    from lotf.md.run import MDResult, MDSettings
 
 INPUT, RESULT, ERROR = "input.pickle", "result.pickle", "error.txt"
 STDERR_TAIL = 2000  # characters of a failed run's output shown in the error
@@ -39,8 +43,8 @@ def mpiexec() -> str:
     return found
 
 
-def run_on_ranks(potential: Potential, atoms: Atoms, settings, trajectory: Path | None,
-                 log_file: Path | None):
+def run_on_ranks(potential: Potential, atoms: Atoms, settings: "MDSettings",
+                 trajectory: Path | None, log_file: Path | None) -> "MDResult":
     """`run_md` on `settings.ranks` MPI ranks; the same MDResult, read back from rank 0."""
     with tempfile.TemporaryDirectory(prefix="lotf-md-") as scratch:
         scratch = Path(scratch)
