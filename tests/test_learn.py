@@ -16,8 +16,10 @@ from lotf.potential import ActiveSet, create
 from conftest import cu_cells, emt_campaign, emt_labelled
 
 LEARN = {
+    # forces weigh per atom (motep's loss): 0.3 on these 32-atom cells weighs them as 0.01 did
+    # when the native loss summed them over atoms
     "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
-                  "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.0}},
+                  "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.0}},
     "active_learning": {"max_new": 4, "converge_after": "2 ps"},
     # strained copies: the NPT phase needs labels at more than one volume from the start
     "bootstrap": {"method": "rattle", "count": 4, "rattle": 0.04, "strain": 0.02},
@@ -25,7 +27,7 @@ LEARN = {
         {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "1 ps"},
         {"name": "npt", "ensemble": "npt", "temperature": 1000, "pressure": "0 bar",
          "length": "1 ps", "converge_after": "1 ps",
-         "weights": {"energy": 1.0, "forces": 0.01, "stress": 0.001}}]},
+         "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.001}}]},
     "validation": {"frames": 12},
     "stages": ["bootstrap", "learn", "validate"],
 }

@@ -103,11 +103,33 @@ def test_loss_equals_its_definition(labelled_set):
         full = np.array([[result.stress[0], result.stress[5], result.stress[4]],
                          [result.stress[5], result.stress[1], result.stress[3]],
                          [result.stress[4], result.stress[3], result.stress[2]]])
-        expected += (WEIGHTS[0] * ((result.energy - energy) / len(atoms)) ** 2
-                     + WEIGHTS[1] * np.sum((result.forces - forces) ** 2)
-                     + WEIGHTS[2] * np.sum((full - stress) ** 2)) / len(frames)
+        n, volume = len(atoms), atoms.get_volume()
+        expected += (WEIGHTS[0] * ((result.energy - energy) / n) ** 2
+                     + WEIGHTS[1] * np.sum((result.forces - forces) ** 2) / n
+                     + WEIGHTS[2] * np.sum(((full - stress) * volume / n) ** 2)) / len(frames)
     value, _ = samples.loss(native.model, *WEIGHTS, gradient=False)
     assert value == pytest.approx(expected, rel=1e-12)
+
+
+def test_loss_equals_motep_training_loss(labelled_set):
+    """The loss motep's trainer minimises (its LossSetting: energy per atom, forces per atom,
+    stress times volume per atom), so one set of weights means the same fit on both backends."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from motep.loss import LossFunction, LossSetting
+
+    native, frames, samples = labelled_set
+    images = []
+    for atoms, energy, forces, stress in frames:
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces,
+                                          stress=stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]])
+        images.append(copy)
+    reference = MotepMTP.create(SPECIES, level=12, cutoff=5.0, min_dist=1.6, seed=4)
+    setting = LossSetting(energy_weight=WEIGHTS[0], forces_weight=WEIGHTS[1],
+                          stress_weight=WEIGHTS[2])
+    motep_loss = LossFunction(images, reference.data, setting)(reference.data.parameters)
+    value, _ = samples.loss(native.model, *WEIGHTS, gradient=False)
+    assert value == pytest.approx(motep_loss, rel=1e-10)
 
 
 def test_loss_gradient_equals_finite_differences(labelled_set):

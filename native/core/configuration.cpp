@@ -31,6 +31,21 @@ void scatter(int i, int count, const int* atoms, const Vec3* vectors, const Vec3
 bool fits_forces(const Sample& s, const Weights& w) { return w.forces > 0 && !s.forces.empty(); }
 bool fits_stress(const Sample& s, const Weights& w) { return w.stress > 0 && s.has_stress && s.volume > 0; }
 
+// One sample's weights on its squared residuals, as motep's (and MLIP's) training loss scales
+// them: the energy per atom, the forces averaged over atoms, the stress as the virial per atom
+// (stress * volume / atoms), each configuration counting 1 / samples.
+struct SampleWeights {
+    double energy;  // on (E - E0)^2
+    double forces;  // on each |F - F0|^2 component
+    double stress;  // on each (sigma - sigma0)^2 component
+};
+
+SampleWeights sample_weights(const Sample& s, const Weights& w, double per_sample) {
+    const double atoms = s.neighbours.size(), volume_per_atom = s.volume / atoms;
+    return {per_sample * w.energy / (atoms * atoms), per_sample * w.forces / atoms,
+            per_sample * w.stress * volume_per_atom * volume_per_atom};
+}
+
 Mat3 symmetric(const Mat3& m) {
     Mat3 s;
     for (int a = 0; a < 3; ++a)
@@ -118,27 +133,28 @@ Loss loss(const Model& model, const std::vector<Sample>& samples, const Weights&
             const int natoms = s.neighbours.size();
             const std::vector<int>& ntypes = s.neighbour_types;
             const bool fit_forces = fits_forces(s, weights), fit_stress = fits_stress(s, weights);
+            const SampleWeights w = sample_weights(s, weights, per_sample);
             const double energy = sample_forward(kernel, s, ntypes, fit_forces || fit_stress, forces, virial, gradient);
-            const double energy_residual = (energy - s.energy) / natoms;
-            local_value += per_sample * weights.energy * energy_residual * energy_residual;
+            const double energy_residual = energy - s.energy;
+            local_value += w.energy * energy_residual * energy_residual;
             force_residual.assign(natoms, Vec3{0.0, 0.0, 0.0});
             if (fit_forces)
                 for (int i = 0; i < natoms; ++i)
                     for (int a = 0; a < 3; ++a) {
                         force_residual[i][a] = forces[i][a] - s.forces[i][a];
-                        local_value += per_sample * weights.forces * force_residual[i][a] * force_residual[i][a];
+                        local_value += w.forces * force_residual[i][a] * force_residual[i][a];
                     }
             Mat3 stress_residual{};
             if (fit_stress)
                 for (int a = 0; a < 3; ++a)
                     for (int b = 0; b < 3; ++b) {
                         stress_residual[a][b] = virial[a][b] / s.volume - s.stress[a][b];
-                        local_value += per_sample * weights.stress * stress_residual[a][b] * stress_residual[a][b];
+                        local_value += w.stress * stress_residual[a][b] * stress_residual[a][b];
                     }
             if (!with_gradient) return;
-            const double lambda = 2.0 * per_sample * weights.energy * energy_residual / natoms;
-            const double force_scale = fit_forces ? -2.0 * per_sample * weights.forces : 0.0;
-            const double stress_scale = fit_stress ? 2.0 * per_sample * weights.stress / s.volume : 0.0;
+            const double lambda = 2.0 * w.energy * energy_residual;
+            const double force_scale = fit_forces ? -2.0 * w.forces : 0.0;
+            const double stress_scale = fit_stress ? 2.0 * w.stress / s.volume : 0.0;
             for (int i = 0; i < natoms; ++i) {
                 const int start = s.neighbours.offsets[i], count = s.neighbours.offsets[i + 1] - start;
                 kernel.energy(s.types[i], count, &ntypes[start], &s.neighbours.vector[start]);
@@ -226,18 +242,16 @@ std::pair<std::vector<double>, std::vector<double>> normal_equations(const Model
                     }
                 }
             }
-            add_row(local_h, local_y, energy_row.data(), per_sample * weights.energy / (double(natoms) * natoms),
-                    s.energy);
+            const SampleWeights w = sample_weights(s, weights, per_sample);
+            add_row(local_h, local_y, energy_row.data(), w.energy, s.energy);
             if (fit_forces)
                 for (int i = 0; i < natoms; ++i)
                     for (int c = 0; c < 3; ++c)
-                        add_row(local_h, local_y, &force_rows[(3 * i + c) * nlinear], per_sample * weights.forces,
-                                s.forces[i][c]);
+                        add_row(local_h, local_y, &force_rows[(3 * i + c) * nlinear], w.forces, s.forces[i][c]);
             if (fit_stress)
                 for (int c = 0; c < 3; ++c)
                     for (int d = 0; d < 3; ++d)
-                        add_row(local_h, local_y, &stress_rows[(3 * c + d) * nlinear], per_sample * weights.stress,
-                                s.stress[c][d]);
+                        add_row(local_h, local_y, &stress_rows[(3 * c + d) * nlinear], w.stress, s.stress[c][d]);
         });
     }
     add_blocks(block_h, hessian);
@@ -294,18 +308,18 @@ std::pair<std::vector<double>, std::vector<double>> pair_normal_equations(const 
                     }
                 }
             }
-            add_normal_row(nlinear, local_h, local_y, energy_row.data(),
-                           per_sample * weights.energy / (double(natoms) * natoms), s.energy);
+            const SampleWeights w = sample_weights(s, weights, per_sample);
+            add_normal_row(nlinear, local_h, local_y, energy_row.data(), w.energy, s.energy);
             if (fit_forces)
                 for (int i = 0; i < natoms; ++i)
                     for (int c = 0; c < 3; ++c)
-                        add_normal_row(nlinear, local_h, local_y, &force_rows[(3 * i + c) * nlinear],
-                                       per_sample * weights.forces, s.forces[i][c]);
+                        add_normal_row(nlinear, local_h, local_y, &force_rows[(3 * i + c) * nlinear], w.forces,
+                                       s.forces[i][c]);
             if (fit_stress)
                 for (int c = 0; c < 3; ++c)
                     for (int d = 0; d < 3; ++d)
-                        add_normal_row(nlinear, local_h, local_y, &stress_rows[(3 * c + d) * nlinear],
-                                       per_sample * weights.stress, s.stress[c][d]);
+                        add_normal_row(nlinear, local_h, local_y, &stress_rows[(3 * c + d) * nlinear], w.stress,
+                                       s.stress[c][d]);
         });
     }
     add_blocks(block_h, hessian);

@@ -46,8 +46,9 @@ struct Loss {
     std::vector<double> gradient;
 };
 
-// (1/configurations) sum of w_E ((E - E_ref)/atoms)^2 + w_F |F - F_ref|^2 + w_S |s - s_ref|^2
-// (full 3x3 stress) and, if asked, its gradient in all parameters; threaded over configurations.
+// (1/configurations) sum of w_E ((E - E_ref)/N)^2 + w_F |F - F_ref|^2 / N + w_S |(s - s_ref) V/N|^2
+// (N atoms, volume V, full 3x3 stress: the virial per atom), motep's training loss, and, if
+// asked, its gradient in all parameters; threaded over configurations.
 Loss loss(const Model& model, const std::vector<Sample>& samples, const Weights& weights, bool with_gradient);
 
 // Normal equations (hessian, right-hand side) of that loss in the moment and species
