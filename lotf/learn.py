@@ -84,8 +84,7 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
                     "break)", phase.name, generation, segment,
                     f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
         clock = time.perf_counter()
-        settings = md_settings(config, phase, steps, segment,
-                               volume_range(config, phase, progress, generation))
+        settings = md_settings(config, phase, steps, progress, generation)
         logger.debug("  velocity seed %d (new velocities only if the start has none)",
                      settings.seed)
         result = run_md(potential, start, settings,
@@ -118,9 +117,9 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
                     len(result.candidates) - len(candidates), COLLISION_FRACTION)
     max_new = ctx.config.active_learning.max_new
     # a frame off the data's volumes is labelled whatever its grade, which cannot see density
-    forced = [result.off_volume] if result.off_volume is not None and \
-        not _unphysical(ctx, result.off_volume) else []
-    candidates = [atoms for atoms in candidates if not any(atoms is f for f in forced)]
+    off_volume = result.off_volume
+    forced = [off_volume] if off_volume is not None and not _unphysical(ctx, off_volume) else []
+    candidates = [atoms for atoms in candidates if atoms is not off_volume]
     chosen = potential.select(candidates, max_new - len(forced)) if candidates else []
     selected = write_structures(selected_file, forced + [candidates[i] for i in chosen])
     progress["breaks"] += 1
@@ -242,8 +241,8 @@ def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
 
 
 # --- MD inputs -------------------------------------------------------------------------------
-def volume_range(config: Campaign, phase: Phase, progress: dict,
-                 generation: int) -> tuple[float, float] | None:
+def _volume_range(config: Campaign, phase: Phase, progress: dict,
+                  generation: int) -> tuple[float, float] | None:
     """Where NPT MD may go on this generation: its data's volumes per atom, widened by
     `active_learning.volume_margin`; None for other ensembles (their volume is set)."""
     margin = config.active_learning.volume_margin
@@ -253,9 +252,11 @@ def volume_range(config: Campaign, phase: Phase, progress: dict,
     return volumes[0] / (1 + margin), volumes[1] * (1 + margin)
 
 
-def md_settings(config: Campaign, phase: Phase, steps: int, segment: int,
-                volume_range: tuple[float, float] | None = None) -> MDSettings:
-    """The MD run of a phase: its thermostat, the campaign's thresholds, a seed per segment."""
+def md_settings(config: Campaign, phase: Phase, steps: int, progress: dict,
+                generation: int) -> MDSettings:
+    """The next MD run of a phase on a generation: its thermostat, the campaign's thresholds, a
+    seed per segment, and in NPT the volumes the generation's data cover."""
+    segment = progress["segments"]
     temperature = phase.temperature if isinstance(phase.temperature, tuple) else \
         (phase.temperature, phase.temperature)
     return MDSettings(
@@ -265,7 +266,7 @@ def md_settings(config: Campaign, phase: Phase, steps: int, segment: int,
         select_threshold=config.active_learning.select_threshold,
         break_threshold=config.active_learning.break_threshold,
         dump_every=config.md.dump_every, coupling=config.md.coupling, ranks=config.md.ranks,
-        volume_range=volume_range)
+        volume_range=_volume_range(config, phase, progress, generation))
 
 
 def _restart(ctx: Context, phases: list[Phase], walker: int) -> Atoms:

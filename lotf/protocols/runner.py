@@ -23,7 +23,6 @@ from lotf.learn import (
     learning_progress,
     md_settings,
     save_progress,
-    volume_range,
 )
 from lotf.log import logger
 from lotf.md.run import run_md
@@ -79,8 +78,7 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     steps = round(chunk.duration_fs / timestep_fs)
     while True:
         generation, potential = current_generation(ctx, phase, progress)
-        settings = md_settings(ctx.config, phase, steps, progress["segments"],
-                               volume_range(ctx.config, phase, progress, generation))
+        settings = md_settings(ctx.config, phase, steps, progress, generation)
         logger.info("%s replica %d, chunk %d (%s, %g -> %g K), generation %d: %d steps", name,
                     replica, chunk.index, step.name, chunk.start_k, chunk.end_k, generation, steps)
         trajectory = folder / f"chunk-{chunk.index:04d}-{step.name}.extxyz" \
