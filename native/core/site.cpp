@@ -14,7 +14,7 @@ SiteKernel::SiteKernel(const Model& model)
     tangent_adjoint_.resize(basis_.moments_count);
 }
 
-double SiteKernel::energy(int type, int count, const int* types, const Vec3* vectors) {
+LOTF_WIDE double SiteKernel::energy(int type, int count, const int* types, const Vec3* vectors) {
     const int nb = basis_.radial_basis_size, nf = basis_.radial_funcs_count;
     const int nm = static_cast<int>(monomials_.size());
     type_ = type, count_ = count, types_ = types;
@@ -72,7 +72,7 @@ void SiteKernel::reverse_contractions() {
 
 // sum_k adjoint_k d(basic moment k)/d(vector to j), for every neighbour j: the basic moments
 // of one monomial are summed over mu first (weight_ of f, weight_derivative_ of df).
-void SiteKernel::vector_gradient(Vec3* out) {
+LOTF_WIDE void SiteKernel::vector_gradient(Vec3* out) {
     const int n = count_, nm = static_cast<int>(monomials_.size());
     weight_.resize(nm * n), weight_derivative_.resize(nm * n);
     for (int m : used_) {
@@ -105,7 +105,7 @@ void SiteKernel::vector_gradient(Vec3* out) {
         for (int e = 0; e < 3; ++e) out[j][e] = along[j] * unit_[e * n + j] + along[(e + 1) * n + j];
 }
 
-void SiteKernel::energy_gradient(Vec3* out) {
+LOTF_WIDE void SiteKernel::energy_gradient(Vec3* out) {
     std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
     const double* parameters = model_.parameters().data();
     for (std::size_t a = 0; a < basis_.mapping.size(); ++a) adjoint_[basis_.mapping[a]] += parameters[a];
@@ -113,14 +113,14 @@ void SiteKernel::energy_gradient(Vec3* out) {
     vector_gradient(out);
 }
 
-void SiteKernel::scalar_gradient(int scalar, Vec3* out) {
+LOTF_WIDE void SiteKernel::scalar_gradient(int scalar, Vec3* out) {
     std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
     adjoint_[basis_.mapping[scalar]] = 1.0;
     reverse_contractions();
     vector_gradient(out);
 }
 
-void SiteKernel::add_radial(double* gradient, bool with_dq) {
+LOTF_WIDE void SiteKernel::add_radial(double* gradient, bool with_dq) {
     const int nb = basis_.radial_basis_size, nf = basis_.radial_funcs_count, n = count_;
     for (int j = 0; j < n; ++j) {
         double* c = gradient + model_.radial_index(type_, types_[j]);
@@ -131,7 +131,7 @@ void SiteKernel::add_radial(double* gradient, bool with_dq) {
     }
 }
 
-void SiteKernel::add_parameter_gradient(double* row_out) {
+LOTF_WIDE void SiteKernel::add_parameter_gradient(double* row_out) {
     const double* parameters = model_.parameters().data();
     std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
     for (std::size_t a = 0; a < basis_.mapping.size(); ++a) {
@@ -151,7 +151,7 @@ void SiteKernel::add_parameter_gradient(double* row_out) {
     add_radial(row_out, false);
 }
 
-void SiteKernel::add_loss_gradient(double lambda, const Vec3* directions, double* gradient) {
+LOTF_WIDE void SiteKernel::add_loss_gradient(double lambda, const Vec3* directions, double* gradient) {
     const int n = count_, nbasic = static_cast<int>(basis_.basic.size());
     const double* parameters = model_.parameters().data();
     // forward tangent: d/d(epsilon) with neighbour vectors r_j + epsilon * directions_j

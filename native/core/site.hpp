@@ -6,6 +6,15 @@
 
 #include "model.hpp"
 
+// The per-neighbour loops get an AVX2 clone, chosen when the library loads on a CPU that has
+// it, and the SSE2 code elsewhere. Their results are identical: the loops only get wider (sums
+// keep their order) and floating-point contraction into FMA is off (CMakeLists.txt).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define LOTF_WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define LOTF_WIDE
+#endif
+
 namespace lotf::mtp {
 
 using Vec3 = std::array<double, 3>;
