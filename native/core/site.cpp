@@ -18,6 +18,7 @@ LOTF_WIDE double SiteKernel::energy(int type, int count, const int* types, const
     const int nb = basis_.radial_basis_size, nf = basis_.radial_funcs_count;
     const int nm = static_cast<int>(monomials_.size());
     type_ = type, count_ = count, types_ = types;
+    energy_adjoint_ = false;
     inverse_r_.resize(count), unit_.resize(3 * count);
     q_.resize(nb * count), dq_.resize(nb * count), f_.resize(nf * count), df_.resize(nf * count);
     monomial_.resize(nm * count);
@@ -105,15 +106,22 @@ LOTF_WIDE void SiteKernel::vector_gradient(Vec3* out) {
         for (int e = 0; e < 3; ++e) out[j][e] = along[j] * unit_[e * n + j] + along[(e + 1) * n + j];
 }
 
-LOTF_WIDE void SiteKernel::energy_gradient(Vec3* out) {
+void SiteKernel::energy_adjoint() {
+    if (energy_adjoint_) return;
     std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
     const double* parameters = model_.parameters().data();
     for (std::size_t a = 0; a < basis_.mapping.size(); ++a) adjoint_[basis_.mapping[a]] += parameters[a];
     reverse_contractions();
+    energy_adjoint_ = true;
+}
+
+LOTF_WIDE void SiteKernel::energy_gradient(Vec3* out) {
+    energy_adjoint();
     vector_gradient(out);
 }
 
 LOTF_WIDE void SiteKernel::scalar_gradient(int scalar, Vec3* out) {
+    energy_adjoint_ = false;
     std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
     adjoint_[basis_.mapping[scalar]] = 1.0;
     reverse_contractions();
@@ -132,14 +140,9 @@ LOTF_WIDE void SiteKernel::add_radial(double* gradient, bool with_dq) {
 }
 
 LOTF_WIDE void SiteKernel::add_parameter_gradient(double* row_out) {
-    const double* parameters = model_.parameters().data();
-    std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
-    for (std::size_t a = 0; a < basis_.mapping.size(); ++a) {
-        row_out[a] += moments_[basis_.mapping[a]];
-        adjoint_[basis_.mapping[a]] += parameters[a];
-    }
+    for (std::size_t a = 0; a < basis_.mapping.size(); ++a) row_out[a] += moments_[basis_.mapping[a]];
     row_out[model_.species_offset() + type_] += 1.0;
-    reverse_contractions();
+    energy_adjoint();  // after energy_gradient (MD with a grade), already there
     const int n = count_;
     per_q_.assign(basis_.radial_funcs_count * n, 0.0);
     for (int k = 0; k < static_cast<int>(basis_.basic.size()); ++k) {
@@ -189,6 +192,7 @@ LOTF_WIDE void SiteKernel::add_loss_gradient(double lambda, const Vec3* directio
     for (const auto& t : basis_.times)
         tangent_[t[3]] += t[2] * (tangent_[t[0]] * moments_[t[1]] + moments_[t[0]] * tangent_[t[1]]);
     // reverse: adjoint_ of the values, tangent_adjoint_ of the tangents
+    energy_adjoint_ = false;
     std::fill(adjoint_.begin(), adjoint_.end(), 0.0);
     std::fill(tangent_adjoint_.begin(), tangent_adjoint_.end(), 0.0);
     for (std::size_t a = 0; a < basis_.mapping.size(); ++a) {

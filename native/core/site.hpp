@@ -43,6 +43,8 @@ class SiteKernel {
   private:
     double* row(std::vector<double>& a, int index) { return a.data() + static_cast<std::size_t>(index) * count_; }
     void reverse_contractions();
+    // adjoint_ := d(site energy)/d(moments), unless it already is for this site
+    void energy_adjoint();
     void vector_gradient(Vec3* out);
     // d(radial coefficient)-sums over neighbours: per_q[mu][j] * q + per_dq[mu][j] * dq.
     void add_radial(double* gradient, bool with_dq);
@@ -53,6 +55,8 @@ class SiteKernel {
     const std::vector<int>& basic_monomial_;  // monomial of each basic moment
     const std::vector<int>& used_;            // monomials that basic moments use
     int type_ = 0, count_ = 0;
+    bool energy_adjoint_ = false;  // adjoint_ holds the site energy's (energy_gradient, forces
+                                   // and basis rows of one site share the reverse pass)
     const int* types_ = nullptr;
     std::vector<double> inverse_r_, unit_, q_, dq_, f_, df_, monomial_;
     std::vector<double> weight_, weight_derivative_, along_, delta_, rate_, monomial_rate_;

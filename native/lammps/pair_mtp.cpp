@@ -54,7 +54,7 @@ void PairMTP::read_grade_file(const std::string& path) {
     pvector = extra_.data();
 }
 
-double PairMTP::grade(const std::vector<double>& row) const {
+LOTF_WIDE double PairMTP::grade(const std::vector<double>& row) const {  // an axpy per parameter: AVX2 where there is one
     double worst = 0.0;
     const std::size_t rows = row.size();
     std::vector<double> projected(grade_columns_, 0.0);
