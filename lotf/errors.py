@@ -11,3 +11,7 @@ class RunDirectoryBusy(UserError):
 
 class StageFailed(Exception):
     """A stage could not produce its result (e.g. every oracle call failed); exit code 1."""
+
+
+class DamagedFile(StageFailed):
+    """A file of the run directory cannot be read and nothing on disk can recompute it."""

@@ -15,6 +15,7 @@ resumes here: potentials by generation (written whole), the selected structures 
 break (before labelling), the restart structure of each phase, and the progress in state.json.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -74,10 +75,10 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
         if progress["breaks_in_phase"] >= config.active_learning.max_iterations:
             raise StageFailed(f"phase {phase.name}: {progress['breaks_in_phase']} breaks without "
                               "converging (active_learning.max_iterations)")
+        _check_stuck(phase, progress)
         generation, potential = current_generation(ctx, phase, progress)
         walker = int(np.argmin(clean))
-        restart_file = ctx.run.structures / f"restart-{phase.name}-walker-{walker}.extxyz"
-        start = _restart(ctx, phases[: index + 1], walker)
+        start = _restart(ctx, phases[: index + 1], walker, progress)
         steps = max(1, round(min(phase.length, converge_fs - clean[walker]) / phase.timestep))
         segment = progress["segments"]
         logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%.1f ps without a "
@@ -89,11 +90,12 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
                      settings.seed)
         result = run_md(potential, start, settings,
                         trajectory=_trajectory(ctx, phase, generation, segment, walker))
+        checkpoint("segment")
         progress["segments"] = segment + 1
         logger.info("  %d steps in %.1f s, max grade %.3g%s", result.steps,
                     time.perf_counter() - clock, result.max_grade, break_description(result))
         if result.restart is not None:
-            write_structures(restart_file, [result.restart])
+            set_restart(ctx, progress, phase.name, walker, result.restart, segment)
         if not result.halted:
             clean[walker] += result.steps * phase.timestep
             progress.update(walker_fs_without_break=clean, md_fs_without_break=min(clean))
@@ -108,8 +110,9 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
 
 def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
                  result: MDResult, progress: dict) -> None:
-    """Select and save the selection, record the break, then label (training follows)."""
-    selected_file = ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
+    """Select and save the selection, then commit the break with the caller's changes to
+    `progress` in one write of state.json; labelling and training follow in
+    `current_generation`, so a kill anywhere after the commit resumes with them."""
     candidates = [atoms for atoms in result.candidates if not _unphysical(ctx, atoms)]
     if len(candidates) < len(result.candidates):
         logger.info("  %d candidates dropped: atoms collided (closer than %.2f x their covalent "
@@ -121,57 +124,157 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
     forced = [off_volume] if off_volume is not None and not _unphysical(ctx, off_volume) else []
     candidates = [atoms for atoms in candidates if atoms is not off_volume]
     chosen = potential.select(candidates, max_new - len(forced)) if candidates else []
-    selected = write_structures(selected_file, forced + [candidates[i] for i in chosen])
+    selected = write_structures(_selection_file(ctx, generation),
+                                forced + [candidates[i] for i in chosen])
+    logger.info("  selected %d of %d candidates%s", len(selected),
+                len(candidates) + len(forced), " (1 off the data's volumes)" if forced else "")
     progress["breaks"] += 1
     progress["breaks_in_phase"] += 1
     progress["md_fs_without_break"] = 0.0
+    progress["pending_selection"] = generation
     _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
             break_step=result.break_step, break_grade=float(result.max_grade),
             selected=len(selected))
     save_progress(ctx, progress)
     checkpoint("select")
-    report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
-                   f"gen-{generation:04d}")
-    logger.info("  selected %d of %d candidates%s; %s", len(selected),
-                len(candidates) + len(forced), " (1 off the data's volumes)" if forced else "",
-                report.summary())
-    progress["stuck"] = 0 if report.labelled else progress["stuck"] + 1
-    save_progress(ctx, progress)
-    checkpoint("break")
+
+
+def _check_stuck(phase: Phase, progress: dict) -> None:
     if progress["stuck"] >= STUCK_LIMIT:
         raise StageFailed(f"phase {phase.name}: {STUCK_LIMIT} breaks in a row gave no new label "
                           "(the oracle fails on them, or MD explodes before any candidate)")
 
 
+def _selection_file(ctx: Context, generation: int) -> Path:
+    return ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
+
+
+# --- restart points ----------------------------------------------------------------------------
+RESTARTS_KEPT = 3  # per walker and phase: what state.json and its backup can point to, and one
+
+
+def set_restart(ctx: Context, progress: dict, phase: str, walker: int, atoms: Atoms,
+                segment: int | str) -> None:
+    """Save a walker's new restart point under a name of its own and point `progress` at it;
+    the caller's next save_progress commits it (until then a resume uses the old one)."""
+    folder = ctx.run.structures / "restarts" / phase
+    path = folder / f"walker-{walker}.segment-{segment}.extxyz"
+    write_structures(path, [atoms])
+    progress.setdefault("restarts", {}).setdefault(phase, {})[str(walker)] = \
+        str(path.relative_to(ctx.run.path))
+    older = sorted(folder.glob(f"walker-{walker}.segment-*.extxyz"), key=os.path.getmtime)
+    for stale in older[:-RESTARTS_KEPT]:
+        stale.unlink()
+
+
+def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> Atoms:
+    """Where a walker's next MD starts: its restart point in the last of `phases`, else in the
+    latest phase before, else its initial structure (walker k starts from structure k, cyclically).
+    """
+    restarts = progress.get("restarts", {})
+    for phase in reversed(phases):
+        relative = restarts.get(phase.name, {}).get(str(walker))
+        if relative is None:
+            continue
+        path = ctx.run.path / relative
+        older = sorted(path.parent.glob(f"walker-{walker}.segment-*.extxyz"),
+                       key=os.path.getmtime, reverse=True)
+        for candidate in [path] + [p for p in older if p != path]:
+            try:
+                return read_structures(candidate)[-1]
+            except Exception as error:  # damaged: an older point is the best left
+                logger.warning("restart point %s is unreadable (%s); trying an older one",
+                               candidate, error)
+    initial = ctx.initial_structures()
+    return initial[walker % len(initial)]
+
+
 # --- generations -------------------------------------------------------------------------------
+def committed_generation(progress: dict) -> int | None:
+    """The newest generation whose training state.json records (a generation directory without
+    that record is an interrupted training, redone before use)."""
+    return max((int(generation) for generation, facts in progress["generations"].items()
+                if "trained_on" in facts), default=None)
+
+
 def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int, Potential]:
-    """The potential to explore with: the latest, or a new one if labels came in since."""
-    latest = ctx.run.latest_generation()
+    """The potential to explore with: the latest, or a new one if its break's selection awaits
+    labels, or if the phase fits with other weights."""
+    latest = committed_generation(progress)
     if latest is None:
         return 0, train_generation(ctx, 0, phase, progress)
-    trained_with = progress["generations"].get(str(latest), {}).get("weights")
+    if progress.get("pending_selection") == latest:
+        # the break of `latest` has been committed: label its selection (what the ledger lacks)
+        selected = read_structures(_selection_file(ctx, latest))
+        report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
+                       f"gen-{latest:04d}")
+        logger.info("  labelled the selection of generation %d: %s", latest, report.summary())
+        return latest + 1, train_generation(ctx, latest + 1, phase, progress)
+    trained_with = progress["generations"][str(latest)].get("weights")
     if trained_with is not None and trained_with != _weights(ctx.config, phase):
         logger.info("phase %s fits with other weights: training a new generation", phase.name)
         return latest + 1, train_generation(ctx, latest + 1, phase, progress)
-    if (ctx.run.structures / f"selected-gen-{latest:04d}.extxyz").is_file():
-        # the break of `latest` has been selected (and labelled, or labelling resumes now)
-        selected = read_structures(ctx.run.structures / f"selected-gen-{latest:04d}.extxyz")
-        label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, f"gen-{latest:04d}")
-        return latest + 1, train_generation(ctx, latest + 1, phase, progress)
-    return latest, load(ctx.run.generation_dir(latest))
+    return latest, load_generation(ctx, latest)
+
+
+def training_data(ctx: Context, generation: int) -> list[Atoms]:
+    """What generation N trains on: this oracle's labels, but not validation frames nor the
+    selections of generation N's break or later ones; so any generation can be retrained exactly."""
+    oracle = oracle_id(fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params))
+
+    def earlier(source: str) -> bool:
+        selection = selection_generation(source)
+        return selection is None or selection < generation
+
+    data = ctx.ledger.labelled(oracle, exclude=NOT_FOR_TRAINING, keep=earlier)
+    # in content order alone, not the order calls finished in nor one that depends on the
+    # oracle's settings: a resumed campaign, or the same one elsewhere, fits on the same sums
+    # to the last bit and retraces the uninterrupted one
+    return sorted(data, key=lambda atoms: content_key(atoms, ""))
+
+
+def selection_generation(source: str) -> int | None:
+    """N for the labels of generation N's break (source 'gen-NNNN'), else None."""
+    prefix, _, number = source.partition("-")
+    return int(number) if prefix == "gen" and number.isdigit() else None
 
 
 def train_generation(ctx: Context, generation: int, phase: Phase | None,
                      progress: dict) -> Potential:
-    """Fit generation N on everything labelled so far by this oracle; save it whole."""
+    """Fit generation N on everything labelled for it, save it whole, then commit it (and
+    clear the selection it answers) in state.json; returns it as loaded from disk, which is
+    what a resumed campaign explores with."""
+    weights = _weights(ctx.config, phase)
+    facts = _fit_and_save(ctx, generation, weights)
+    if progress.get("pending_selection") == generation - 1:  # a break's labels came in, or not
+        before = progress["generations"].get(str(generation - 1), {}).get("trained_on")
+        progress["stuck"] = progress["stuck"] + 1 if before == facts["trained_on"] else 0
+        progress["pending_selection"] = None
+    _record(progress, generation, **facts, oracle_calls=ctx.ledger.call_counts()["total"])
+    save_progress(ctx, progress, generation=generation)
+    checkpoint("generation")
+    return load(ctx.run.generation_dir(generation))
+
+
+def load_generation(ctx: Context, generation: int) -> Potential:
+    """A saved generation; one whose files are damaged is retrained from the ledger (the same
+    data, seed and weights, so the same potential) and saved again."""
+    try:
+        return load(ctx.run.generation_dir(generation))
+    except Exception as error:  # a truncated or missing file, whatever the parser says
+        logger.warning("potential %s is damaged (%s): retraining it from the ledger",
+                       ctx.run.generation_dir(generation), error)
+    record = learning_progress(ctx)["generations"].get(str(generation), {})
+    _fit_and_save(ctx, generation, record.get("weights") or _weights(ctx.config, None))
+    return load(ctx.run.generation_dir(generation))
+
+
+def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> dict:
+    """Fit generation N on its training data and save it; returns the facts to record."""
     config = ctx.config
-    oracle = fingerprint(config.oracle.calculator, config.oracle.params)
-    data = ctx.ledger.labelled(oracle_id(oracle), exclude=NOT_FOR_TRAINING)
+    data = training_data(ctx, generation)
     if not data:
         raise StageFailed("no labelled data to train on: run the bootstrap stage first")
-    # in content order, not the order concurrent oracle calls finished in: a resumed campaign
-    # then fits on the same sums to the last bit and retraces the uninterrupted one
-    data.sort(key=lambda atoms: content_key(atoms, ""))
     settings = config.potential
     # the radial basis must cover every labelled distance (collisions are never labelled)
     min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
@@ -179,7 +282,6 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
                        cutoff=settings.cutoff,
                        min_dist=min_dist, radial_basis_size=settings.radial_basis_size,
                        seed=config.seed + generation, fit_steps=settings.fit_steps)
-    weights = _weights(config, phase)
     clock = time.perf_counter()
     potential.fit(data, weights, seed=config.seed + generation)
     potential.update_active_set(data, config.active_learning.grade_mode)
@@ -190,11 +292,9 @@ def train_generation(ctx: Context, generation: int, phase: Phase | None,
     logger.info("generation %d: trained on %d structures in %.1f s; RMSE %.2f meV/atom, "
                 "%.3f eV/Å", generation, len(data), seconds, errors["energy_rmse_mev_per_atom"],
                 errors["forces_rmse_ev_per_a"])
-    _record(progress, generation, train_rmse=errors, trained_on=len(data), weights=weights,
-            min_dist=round(min_dist, 4), volume_per_atom=volumes_per_atom(data),
-            fit_seconds=round(seconds, 1), oracle_calls=ctx.ledger.call_counts()["total"])
-    save_progress(ctx, progress, generation=generation)
-    return potential
+    return dict(train_rmse=errors, trained_on=len(data), weights=weights,
+                min_dist=round(min_dist, 4), volume_per_atom=volumes_per_atom(data),
+                fit_seconds=round(seconds, 1))
 
 
 def break_description(result: MDResult) -> str:
@@ -269,17 +369,6 @@ def md_settings(config: Campaign, phase: Phase, steps: int, progress: dict,
         volume_range=_volume_range(config, phase, progress, generation))
 
 
-def _restart(ctx: Context, phases: list[Phase], walker: int) -> Atoms:
-    """Where a walker's next MD starts: its restart point in the last of `phases`, else in the
-    latest phase before, else its initial structure (walker k starts from structure k, cyclically)."""
-    for phase in reversed(phases):
-        path = ctx.run.structures / f"restart-{phase.name}-walker-{walker}.extxyz"
-        if path.is_file():
-            return read_structures(path)[-1]
-    initial = ctx.initial_structures()
-    return initial[walker % len(initial)]
-
-
 def final_trajectories(ctx: Context, phase: str, walker: int | None = None
                        ) -> tuple[int | None, list[Path]]:
     """The last generation that ran MD in `phase` and its trajectory files in segment order
@@ -306,7 +395,8 @@ def learning_progress(ctx: Context) -> dict:
     """The learning loop's progress from state.json, with defaults for a fresh run."""
     defaults = {"phase": 0, "md_fs_without_break": 0.0, "walker_fs_without_break": [],
                 "breaks": 0, "breaks_in_phase": 0,
-                "segments": 0, "stuck": 0, "generations": {}, "converged_phases": {}}
+                "segments": 0, "stuck": 0, "generations": {}, "converged_phases": {},
+                "pending_selection": None, "restarts": {}}
     return {**defaults, **ctx.run.read_state().get("learn", {})}
 
 

@@ -7,6 +7,7 @@ directory's lock holder); the key index is kept in memory for O(1) lookups.
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import ase.db
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+
+from lotf.faults import checkpoint
 
 OK, FAILED, QUARANTINED = "ok", "failed", "quarantined"
 # sources of labels that are not training data: relabelled validation frames, and the steps of
@@ -94,6 +97,7 @@ class Ledger:
             stored, id=self._ids.get(key), data=data, key=key, status=status, attempts=attempts,
             wall_time=float(wall_time), source=source, oracle_id=oracle_id,
         )
+        checkpoint("write")
 
     def record_imported(self, atoms: Atoms, oracle_fingerprint: str, source: str,
                         origin: str) -> bool:
@@ -109,16 +113,16 @@ class Ledger:
                     stress=results.get("stress"))
         return True
 
-    def labelled(self, oracle_id: str | None = None, exclude: tuple[str, ...] = ()
-                 ) -> list[Atoms]:
+    def labelled(self, oracle_id: str | None = None, exclude: tuple[str, ...] = (),
+                 keep: Callable[[str], bool] | None = None) -> list[Atoms]:
         """Successfully labelled configurations (of one oracle if given, not from the sources
-        in `exclude`), labels attached.
+        in `exclude`, and from sources `keep` accepts if given), labels attached.
 
         In content-key order, not the order calls finished in, so a fit on them is reproducible.
         """
         query = {"status": OK} if oracle_id is None else {"status": OK, "oracle_id": oracle_id}
-        rows = sorted((row for row in self._db.select(**query) if row.source not in exclude),
-                      key=lambda row: row.key)
+        rows = sorted((row for row in self._db.select(**query) if row.source not in exclude
+                       and (keep is None or keep(row.source))), key=lambda row: row.key)
         return [row.toatoms(add_additional_information=False) for row in rows]
 
     def call_counts(self) -> dict[str, int]:

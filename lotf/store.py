@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +25,8 @@ from typing import IO, Any
 import ase.io
 from ase import Atoms
 
-from lotf.errors import RunDirectoryBusy, UserError
+from lotf.errors import DamagedFile, RunDirectoryBusy
+from lotf.faults import checkpoint
 
 
 def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
@@ -44,7 +46,13 @@ def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+    checkpoint("write")
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename in `path` durable."""
+    directory = os.open(path, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
@@ -58,8 +66,15 @@ def write_structures(path: Path, structures: list[Atoms]) -> list[Atoms]:
 
 
 def read_structures(path: Path) -> list[Atoms]:
-    """All frames of an extxyz file."""
-    return ase.io.read(path, index=":", format="extxyz")
+    """All frames of an extxyz file; DamagedFile if it cannot be parsed."""
+    try:
+        return ase.io.read(path, index=":", format="extxyz")
+    except OSError:
+        raise
+    except Exception as error:  # ASE's parser raises whatever a truncated line gives
+        raise DamagedFile(f"{path} is damaged ({type(error).__name__}: {error}); it cannot be "
+                          "recomputed here: restore it, or remove it and rerun the stage "
+                          "that wrote it") from None
 
 
 class RunDir:
@@ -67,7 +82,6 @@ class RunDir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
-        self._lock_handle: IO | None = None
 
     config = property(lambda self: self.path / "campaign.yaml")
     state_file = property(lambda self: self.path / "state.json")
@@ -85,31 +99,34 @@ class RunDir:
     def locked(self) -> Iterator["RunDir"]:
         """Hold the directory's lock; a second lotf process on it gets RunDirectoryBusy.
 
-        The lock is an flock, so the kernel releases it when a killed process dies.
+        The lock is an flock on the directory itself, so deleting a file cannot release it, and
+        the kernel releases it when a killed process dies. `.lock` only says who holds it.
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / ".lock", "a+")  # noqa: SIM115 (held until the block ends)
+        directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(directory, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            handle.close()
+            os.close(directory)
+            owner = self._owner()
             raise RunDirectoryBusy(
                 f"run directory {self.path} is in use by another lotf process ({owner}); "
                 "wait for it to finish or stop it first"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
-        handle.flush()
-        self._lock_handle = handle
+        atomic_write(self.path / ".lock",
+                     lambda handle: handle.write(f"pid {os.getpid()} on {os.uname().nodename}\n"))
         try:
             yield self
         finally:
-            self._lock_handle = None
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
+            fcntl.flock(directory, fcntl.LOCK_UN)
+            os.close(directory)
+
+    def _owner(self) -> str:
+        """Who holds the lock, as its holder wrote it (or 'unknown')."""
+        try:
+            return (self.path / ".lock").read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
 
     def generation_dir(self, generation: int) -> Path:
         """Where potential generation N lives."""
@@ -121,24 +138,51 @@ class RunDir:
         return max(found, default=None)
 
     def save_generation(self, generation: int, write: Callable[[Path], None]) -> Path:
-        """Write a generation into a temporary folder, then rename it into place."""
+        """Write a generation into a temporary folder, then rename it into place; one left by
+        an interrupted training (never committed) is replaced."""
         target = self.generation_dir(generation)
         self.potentials.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(dir=self.potentials, prefix=f".{target.name}."))
         write(scratch)
+        if target.exists():
+            stale = Path(tempfile.mkdtemp(dir=self.potentials, prefix=f".{target.name}.stale."))
+            os.replace(target, stale / target.name)
+            shutil.rmtree(stale)
         os.replace(scratch, target)
+        _fsync_directory(self.potentials)
+        checkpoint("write")
         return target
 
+    @property
+    def state_backup(self) -> Path:
+        """The state as it was before its last write (a damaged state.json falls back to it)."""
+        return self.path / "state.json.prev"
+
     def read_state(self) -> dict[str, Any]:
-        """The campaign's state, or a fresh one if nothing ran yet."""
-        if not self.state_file.is_file():
-            return {"stage": None, "stages": {}, "generation": 0, "converged": False}
-        try:
-            return json.loads(self.state_file.read_text())
-        except json.JSONDecodeError as error:
-            raise UserError(f"{self.state_file} is not valid JSON ({error})") from None
+        """The campaign's state (from its backup if state.json is missing or damaged), or a
+        fresh one if nothing ran yet. Reads only: `lotf.doctor` repairs."""
+        for path in (self.state_file, self.state_backup):
+            state = read_json(path)
+            if isinstance(state, dict) and "stages" in state:
+                return state
+        return {"stage": None, "stages": {}, "generation": 0, "converged": False}
 
     def write_state(self, state: dict[str, Any]) -> None:
-        """Replace the state file atomically, stamping the time."""
+        """Replace the state file atomically, stamping the time; the replaced one becomes the
+        backup (by a hard link, so there is never a moment without either)."""
         state = {**state, "updated": datetime.now(UTC).isoformat(timespec="seconds")}
+        if self.state_file.is_file():
+            link = self.path / f".{self.state_backup.name}.{os.getpid()}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            os.link(self.state_file, link)
+            os.replace(link, self.state_backup)
         atomic_write(self.state_file, lambda handle: json.dump(state, handle, indent=2))
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or None if it is missing, unreadable or not valid JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

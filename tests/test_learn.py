@@ -2,8 +2,11 @@
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +85,8 @@ def test_campaign_converges_and_reports(reference):
     assert len(training) == status["oracle_calls"]["ok"] - 12  # validation labels are not trained on
 
 
-KILLS = ["label:3", "train:1", "md:10", "select:1", "label:1", "break:1", "train:1", "md:300"]
+KILLS = ["label:3", "train:1", "md:10", "select:1", "label:1", "segment:2", "generation:2",
+         "md:300"]
 
 
 def test_killed_at_many_points_ends_where_an_uninterrupted_run_does(reference, tmp_path):
@@ -141,8 +145,9 @@ def test_walkers_each_run_clean_before_the_phase_converges(tmp_path, env_with_te
     assert done.returncode == 0, done.stderr[-3000:]
     state = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
     assert state["converged_phases"] == {"nvt": pytest.approx(1.0)}
-    restarts = sorted(p.name for p in (tmp_path / "run" / "structures").glob("restart-*"))
-    assert restarts == [f"restart-nvt-walker-{k}.extxyz" for k in range(3)]
+    pointers = state["restarts"]["nvt"]  # each walker's restart point, committed with its segment
+    assert sorted(pointers) == ["0", "1", "2"]
+    assert all((tmp_path / "run" / path).is_file() for path in pointers.values())
     # after the last break every walker ran 1 ps clean with the final potential: 2 segments each
     final = f"gen-{_status(tmp_path / 'run', env_with_tests)['generation']:04d}"
     trajectories = tmp_path / "run" / "trajectories" / "nvt"
@@ -167,3 +172,64 @@ def test_npt_off_the_datas_volumes_is_labelled_until_the_data_covers_them(tmp_pa
     assert first[1] - first[0] < 1e-9  # one volume to start with
     assert ranges[-1][1] > first[1] * 1.005  # labelled beyond the first margin
     assert progress["converged_phases"]["npt"] == pytest.approx(1.0)
+
+
+def test_a_damaged_potential_is_retrained_to_the_same_bits(reference, tmp_path):
+    """A truncated pot.mtp is refitted from the ledger on the data, seed and weights it had."""
+    reference_dir, env = reference
+    workdir = tmp_path / "run"
+    shutil.copytree(reference_dir, workdir)
+    final = workdir / "potentials" / f"gen-{_status(workdir, env)['generation']:04d}"
+    original = (final / "pot.mtp").read_bytes()
+    (final / "pot.mtp").write_bytes(original[: len(original) // 3])
+    state = json.loads((workdir / "state.json").read_text())
+    del state["stages"]["validate"]  # a stage that loads the final potential runs again
+    (workdir / "state.json").write_text(json.dumps(state))
+    done = _run(workdir, workdir, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "is damaged" in done.stderr and "retraining it from the ledger" in done.stderr
+    assert (final / "pot.mtp").read_bytes() == original
+    assert _status(workdir, env)["oracle_calls"] == _status(reference_dir, env)["oracle_calls"]
+
+
+def test_sigterm_during_md_stops_with_130_and_resumes_to_the_same_end(reference, tmp_path):
+    """The scheduler's SIGTERM lands in MD, inside LAMMPS's callback: it must stop the run."""
+    reference_dir, env = reference
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **LEARN)
+    workdir = tmp_path / "run"
+    done = _run(config, workdir, {**env, "LOTF_SIGNAL_AT": "md:200"})
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "interrupted; run the same command again to resume" in done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    done = _run(config, workdir, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    mine, theirs = _status(workdir, env), _status(reference_dir, env)
+    assert _structures(workdir) == _structures(reference_dir)
+    assert (mine["generation"], mine["breaks"], mine["oracle_calls"]) == \
+        (theirs["generation"], theirs["breaks"], theirs["oracle_calls"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_from_outside_stops_a_long_md_segment_within_seconds(tmp_path, env_with_tests,
+                                                                      signum):
+    long_run = {**LEARN, "active_learning": {"max_new": 4, "converge_after": "200 ps",
+                                             "break_threshold": 1e9},
+                "md": {"dump_every": 0, "phases": [
+                    {"name": "nvt", "ensemble": "nvt", "temperature": 300, "length": "200 ps"}]},
+                "stages": ["bootstrap", "learn"]}
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **long_run)
+    env = {**env_with_tests, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    log = tmp_path / "run" / "logs" / "lotf.log"
+    process = subprocess.Popen([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
+                                str(tmp_path / "run")], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and "MD segment 0" in log.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None, "MD never started"
+        time.sleep(0.1)
+    time.sleep(1.0)  # well inside the 100 000 steps (about a minute here)
+    sent = time.monotonic()
+    process.send_signal(signum)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 130 and time.monotonic() - sent < 5, stderr[-2000:]
+    assert "steps in" not in log.read_text()  # the segment was cut, not finished
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr

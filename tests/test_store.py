@@ -1,5 +1,6 @@
-"""The run directory: atomic writes, the lock, the state file."""
+"""The run directory: atomic writes, the lock, the state file, strict JSON results."""
 
+import json
 import os
 import subprocess
 import sys
@@ -58,3 +59,27 @@ def test_lock_released_when_holder_is_killed(tmp_path):
     holder.wait()
     with RunDir(tmp_path / "run").locked():
         pass
+
+
+def test_lock_holds_when_its_file_is_deleted(tmp_path):
+    """The audit's second writer got in after `rm .lock`: the lock is on the directory itself."""
+    run = RunDir(tmp_path / "run")
+    with run.locked():
+        (run.path / ".lock").unlink()
+        with pytest.raises(RunDirectoryBusy), RunDir(tmp_path / "run").locked():
+            pass
+        (run.path / ".lock").write_text("")  # a file made anew changes nothing either
+        with pytest.raises(RunDirectoryBusy), RunDir(tmp_path / "run").locked():
+            pass
+
+
+def test_results_are_strict_json_with_a_note_for_what_is_not_a_number(tmp_path):
+    from lotf.report import add_result
+
+    run = RunDir(tmp_path / "run")
+    add_result(run, "fit", {"chi2": float("nan"), "se": [1.0, float("inf")], "ok": 2.5})
+    text = (run.path / "results.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in results.json"))
+    fit = json.loads(text)["fit"]
+    assert fit["chi2"] is None and "not a finite number (nan)" in fit["chi2_note"]
+    assert fit["se"] == [1.0, None] and fit["ok"] == 2.5

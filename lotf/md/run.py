@@ -23,6 +23,7 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 from ase.units import fs
 
+from lotf import interrupts
 from lotf.faults import checkpoint
 from lotf.md.coupling import FIX, choose
 from lotf.md.library import open_lammps
@@ -150,8 +151,9 @@ class _Session:
             lmp.command(f"velocity all create {start!r} {s.seed} mom yes rot yes dist gaussian")
         lmp.command(f"fix {FIX} all external pf/callback 1 1")
         lmp.commands_list(self.coupling.commands())
-        lmp.fix_external_set_vector_length(FIX, 2)  # the grade; 1 once the volume left its range
-        for index in (1, 2):
+        # the grade; 1 once the volume left its range; 1 once SIGINT or SIGTERM came
+        lmp.fix_external_set_vector_length(FIX, 3)
+        for index in (1, 2, 3):
             lmp.fix_external_set_vector(FIX, index, 0.0)
         lmp.set_fix_external_callback(FIX, self._callback)
         tdamp = s.thermostat_steps * s.timestep_fs / 1000.0
@@ -167,7 +169,8 @@ class _Session:
         else:
             raise ValueError(f"unknown ensemble '{s.ensemble}'")
         lmp.commands_list([
-            f"variable halt equal (f_{FIX}[1]>{s.break_threshold!r})||(f_{FIX}[2]>0)",
+            f"variable halt equal (f_{FIX}[1]>{s.break_threshold!r})||(f_{FIX}[2]>0)"
+            f"||(f_{FIX}[3]>0)",
             "variable atoms equal count(all)",
             "fix halt all halt 1 v_halt > 0 error continue",
             f"thermo_style custom step {' '.join(LAMMPS_THERMO)}",
@@ -177,6 +180,8 @@ class _Session:
 
     # --- every step --------------------------------------------------------------------------
     def _callback(self, caller, step, nlocal, tags, x, forces) -> None:
+        if interrupts.requested():  # stop at this step; run() raises KeyboardInterrupt
+            self.lmp.fix_external_set_vector(FIX, 3, 1.0)
         try:
             if int(self.lmp.extract_variable("atoms")) != len(self.numbers):  # lost: flew away
                 self._explode(step, forces)
@@ -267,18 +272,21 @@ class _Session:
         s = self.settings
         done = 0
         first = True
-        while done < s.steps:
-            chunk = min(s.thermo_every, s.steps - done)
-            self.lmp.command(f"run {chunk} start 0 stop {s.steps} pre {'yes' if first else 'no'}"
-                             " post no")
-            first = False
-            done = int(self.lmp.get_thermo("step"))
-            self._thermo(done)
-            if self.error is not None:
-                raise CallbackError(f"the potential failed at step {done}: {self.error}") \
-                    from self.error
-            if self.break_step is not None:
-                break
+        # a signal inside LAMMPS's callback would be swallowed: it halts the run instead, and
+        # leaving the block raises KeyboardInterrupt
+        with interrupts.deferred():
+            while done < s.steps:
+                chunk = min(s.thermo_every, s.steps - done)
+                self.lmp.command(f"run {chunk} start 0 stop {s.steps} "
+                                 f"pre {'yes' if first else 'no'} post no")
+                first = False
+                done = int(self.lmp.get_thermo("step"))
+                self._thermo(done)
+                if self.error is not None:
+                    raise CallbackError(f"the potential failed at step {done}: {self.error}") \
+                        from self.error
+                if self.break_step is not None or interrupts.requested():
+                    break
         self._finish_trajectory()
         return MDResult(
             steps=done, halted=self.break_step is not None, break_step=self.break_step,
@@ -309,6 +317,7 @@ class _Session:
             self._trajectory.close()
             self._trajectory = None
             self._partial().replace(self.trajectory_path)
+            checkpoint("write")
 
     def close(self) -> None:
         if self._trajectory is not None:  # interrupted: the partial file is left, never used

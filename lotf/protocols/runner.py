@@ -22,7 +22,6 @@ from lotf.learn import (
     handle_break,
     learning_progress,
     md_settings,
-    save_progress,
 )
 from lotf.log import logger
 from lotf.md.run import run_md
@@ -97,8 +96,10 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     thermo["stage"] = [step.name] * len(thermo["time_ps"])
     atomic_write(folder / f"history-{chunk.index:04d}.json", lambda f: json.dump(thermo, f))
     write_structures(folder / f"state-{chunk.index:04d}.extxyz", [result.final])
-    save_progress(ctx, progress)
+    # the chunk and the learning progress it advanced (its MD's seed) in one commit: a resume
+    # either reruns the chunk with the same seed or goes on after it
     state = ctx.run.read_state()
+    state["learn"] = progress
     state.setdefault("protocols", {}).setdefault(name, {})[str(replica)] = chunk.index + 1
     ctx.run.write_state(state)
 

@@ -20,16 +20,22 @@ from lotf.analysis.msd import displacements, msd
 from lotf.config import Diffusion, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learn import final_trajectories, run_learning
+from lotf.learn import (
+    final_trajectories,
+    learning_progress,
+    run_learning,
+    save_progress,
+    set_restart,
+)
 from lotf.log import logger
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages import register_stage
-from lotf.store import read_structures, write_structures
+from lotf.stages import LABELS, register_stage
+from lotf.store import read_structures
 
 MIN_HOPS = 1.0  # below this many effective hops a temperature shows no diffusion to fit
 
 
-@register_stage("diffusion")
+@register_stage("diffusion", section="diffusion", needs=(LABELS,), trajectories=True)
 def diffusion(ctx: Context) -> dict:
     spec = ctx.config.diffusion
     if spec is None:
@@ -109,12 +115,14 @@ def _start_from_glass(ctx: Context, first: Phase) -> None:
     if not glasses_file.is_file():
         return
     glasses = read_structures(glasses_file)
+    progress = learning_progress(ctx)
+    started = progress["restarts"].get(first.name, {})
     for walker in range(ctx.config.active_learning.walkers):
-        restart = ctx.run.structures / f"restart-{first.name}-walker-{walker}.extxyz"
-        if not restart.is_file():
+        if str(walker) not in started:
             glass = glasses[walker % len(glasses)].copy()
             glass.set_momenta(None)  # new velocities at the ladder's temperature
-            write_structures(restart, [glass])
+            set_restart(ctx, progress, first.name, walker, glass, "glass")
+            save_progress(ctx, progress)
             logger.info("diffusion: walker %d starts from melt-quench glass %d", walker,
                         walker % len(glasses))
 

@@ -1,0 +1,126 @@
+"""Kill a campaign after every durable file write of one break cycle (and at its named
+checkpoints), resume it, and compare the run directory with the uninterrupted cycle bit for bit.
+
+The cycle is the second one, so that a committed restart point exists when it starts: MD on
+generation 1 from that point until a break, the selection, its labels, and the training and
+commit of generation 2. Every file write ends in
+`checkpoint("write")` (lotf.faults), so `LOTF_KILL_AT=write:k` stops the campaign in the k-th
+window between two writes; the resume then runs until generation 1 is committed and stops there
+too, so both directories hold the same moment of the campaign.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import ase.db
+import pytest
+
+from lotf.ledger import Ledger
+
+from conftest import emt_campaign
+from test_learn import LEARN
+
+CYCLE = {**LEARN, "active_learning": {"max_new": 3, "converge_after": "2 ps"},
+         "md": {"dump_every": 25, "phases": [LEARN["md"]["phases"][0]]},
+         "stages": ["bootstrap", "learn"]}
+END = "generation:1"  # counted from a resume's start: generation 2 committed
+NAMED = ["segment:1", "select:1", "label:1", "label:2", "train:1"]  # and an MD step, below
+VOLATILE = {"updated", "fit_seconds", "started", "seconds"}  # wall-clock facts
+
+
+def _run(config: Path, workdir: Path, env: dict, **faults: str) -> subprocess.CompletedProcess:
+    env = {**env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **faults}
+    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
+                           str(workdir)], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _generation(workdir: Path) -> int | None:
+    learn = json.loads((workdir / "state.json").read_text()).get("learn", {})
+    trained = [int(g) for g, facts in learn.get("generations", {}).items() if "trained_on" in facts]
+    return max(trained, default=None)
+
+
+def _without(value, keys: set):
+    """`value` with the wall-clock entries removed at every depth."""
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(v, keys) for v in value]
+    return value
+
+
+def _snapshot(workdir: Path) -> dict:
+    """Everything a resume goes on from: state, ledger rows and labels, potentials, restarts,
+    selections and trajectories, byte for byte."""
+    state = _without(json.loads((workdir / "state.json").read_text()), VOLATILE)
+    rows = {row.key: (row.status, row.attempts, row.source, row.get("energy"),
+                      None if row.get("forces") is None else row.forces.tobytes())
+            for row in ase.db.connect(str(workdir / "ledger.db")).select()}
+    files = {}
+    for folder in ("potentials", "structures", "trajectories"):
+        for path in sorted((workdir / folder).rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                files[str(path.relative_to(workdir))] = path.read_bytes()
+    calls = Ledger(workdir / "ledger.db").call_counts()
+    return {"state": state, "rows": rows, "calls": calls, "files": files}
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory):
+    """The directory at the cycle's start, the uninterrupted cycle, and how many writes it made."""
+    tmp = tmp_path_factory.mktemp("cycle")
+    config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, workers=1, **CYCLE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    start = tmp / "start"
+    done = _run(config, start, env, LOTF_KILL_AT="generation:2")
+    assert done.returncode == -9 and _generation(start) == 1, done.stderr[-2000:]
+    reference = tmp / "reference"
+    shutil.copytree(start, reference)
+    trace = tmp / "trace.txt"
+    done = _run(config, reference, env, LOTF_KILL_AT=END, LOTF_TRACE=str(trace))
+    assert done.returncode == -9 and _generation(reference) == 2, done.stderr[-2000:]
+    reached = trace.read_text().split("\n")
+    assert "select 1" in reached, "the cycle has no break: the test needs one"
+    writes = sum(line.startswith("write ") for line in reached)
+    steps = sum(line.startswith("md ") for line in reached)
+    return config, env, start, _snapshot(reference), writes, steps, tmp
+
+
+def _killed_then_resumed(cycle, kill_at: str) -> tuple[str, dict | None, str]:
+    config, env, start, *_, tmp = cycle
+    workdir = tmp / f"killed-{kill_at.replace(':', '-')}"
+    shutil.copytree(start, workdir)
+    done = _run(config, workdir, env, LOTF_KILL_AT=kill_at)
+    if done.returncode != -9:
+        return kill_at, None, f"not killed (exit {done.returncode}): {done.stderr[-1500:]}"
+    if _generation(workdir) != 2:  # killed before generation 2's commit: resume up to it
+        done = _run(config, workdir, env, LOTF_KILL_AT=END)
+        if done.returncode != -9:
+            return kill_at, None, f"resume did not reach {END}: {done.stderr[-1500:]}"
+    return kill_at, _snapshot(workdir), ""
+
+
+def test_a_kill_after_any_write_of_a_break_cycle_resumes_to_the_same_bits(cycle):
+    *_, reference, writes, steps, _ = cycle
+    kills = [f"write:{k}" for k in range(1, writes + 1)] + NAMED + [f"md:{steps // 2}"]
+    with ThreadPoolExecutor(2) as pool:  # two campaigns at a time: one a core
+        outcomes = list(pool.map(lambda kill: _killed_then_resumed(cycle, kill), kills))
+    problems = []
+    for kill_at, mine, failure in outcomes:
+        if failure:
+            problems.append(f"{kill_at}: {failure}")
+            continue
+        for part in ("state", "rows", "calls"):
+            if mine[part] != reference[part]:
+                problems.append(f"{kill_at}: {part} differs")
+        if mine["files"].keys() != reference["files"].keys():
+            problems.append(f"{kill_at}: files differ: "
+                            f"{sorted(mine['files'].keys() ^ reference['files'].keys())}")
+        problems += [f"{kill_at}: {name} differs" for name in reference["files"]
+                     if name in mine["files"] and mine["files"][name] != reference["files"][name]]
+    assert writes >= 8 and not problems, "\n".join(problems)
