@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lotf.config import Campaign, load_config
 from lotf.context import Context
+from lotf.doctor import repair
 from lotf.errors import UserError
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
@@ -32,6 +33,8 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
     config, run, base_dir = prepare(config_path, workdir)
     with run.locked():
         configure(run.log_file, verbose)
+        for finding in repair(run):
+            logger.warning("%s", finding)
         _store_config(run, config_path, base_dir)
         logger.info("campaign %s in %s", config.name, run.path)
         context = Context(config, run, Ledger(run.ledger_file))
@@ -45,7 +48,7 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             state["stages"][name] = {"status": "running", "started": _now()}
             run.write_state(state)
             start = time.perf_counter()
-            summary = STAGES[name](context)
+            summary = STAGES[name].run(context)
             seconds = time.perf_counter() - start
             state = run.read_state()  # the stage may have recorded its own progress
             state["stages"][name] = {"status": "done", "seconds": round(seconds, 1), **summary}

@@ -24,17 +24,18 @@ from lotf.analysis.energetics import (
 )
 from lotf.context import Context
 from lotf.errors import StageFailed
+from lotf.learn import load_generation
 from lotf.log import logger
-from lotf.potential import Potential, load
+from lotf.potential import Potential
 from lotf.report import add_result
 from lotf.stages import register_stage
 from lotf.stages.melt_quench import production_frames
 
 
-@register_stage("energetics")
+@register_stage("energetics", needs=("melt_quench",), trajectories=True)
 def energetics(ctx: Context) -> dict:
     spec = ctx.config.energetics
-    potential = load(ctx.run.generation_dir(ctx.run.latest_generation()))
+    potential = load_generation(ctx, ctx.run.latest_generation())
     replicas = production_frames(ctx)
     energies = [_energies(potential, frames) for frames in replicas]
     composition = composition_of(replicas[0][0].get_chemical_symbols())

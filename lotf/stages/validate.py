@@ -8,33 +8,39 @@ energy per atom and force components, and a parity plot.
 import numpy as np
 
 from lotf.context import Context
-from lotf.errors import StageFailed
+from lotf.errors import DamagedFile, StageFailed
 from lotf.labelling import label
-from lotf.learn import final_trajectories
+from lotf.learn import final_trajectories, load_generation
 from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
 from lotf.oracle import fingerprint
-from lotf.potential import load
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import register_stage
 from lotf.store import read_structures
 
 
 def _frames(ctx: Context, files: list) -> list:
-    """Frames sampled evenly from the trajectory files."""
-    frames = [atoms for path in files for atoms in read_structures(path)]
+    """Frames sampled evenly from the trajectory files (a damaged one is left out)."""
+    frames = []
+    for path in files:
+        try:
+            frames += read_structures(path)
+        except DamagedFile as error:
+            logger.warning("validate: %s; sampling the other trajectories", error)
+    if not frames:
+        raise StageFailed("validate: every trajectory of the final potential is damaged")
     picks = np.unique(np.linspace(0, len(frames) - 1, ctx.config.validation.frames).round())
     return [frames[int(i)] for i in picks]
 
 
-@register_stage("validate")
+@register_stage("validate", needs=("learn",), phases=True, trajectories=True)
 def validate(ctx: Context) -> dict:
     phase = ctx.config.md.phases[-1].name if ctx.config.md.phases else None
     generation, files = final_trajectories(ctx, phase) if phase else (None, [])
     if generation is None or not files:
         raise StageFailed(f"validate: no trajectory of the last MD phase ({phase}) yet: run the "
                           "learn stage with md.dump_every above 0")
-    potential = load(ctx.run.generation_dir(generation))
+    potential = load_generation(ctx, generation)
     frames = _frames(ctx, files)
     for atoms in frames:
         atoms.calc = None
