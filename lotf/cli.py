@@ -1,21 +1,26 @@
-"""The `lotf` command: run, status, validate.
+"""The `lotf` command: run, status, validate, doctor.
 
 User mistakes print one line and exit 2; a stage that cannot finish exits 1; an interrupted
 run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
 """
 
 import argparse
+import errno
 import json
-import signal
 import sys
 from importlib import resources
 from pathlib import Path
 
-from lotf import __version__
+from lotf import __version__, interrupts
 from lotf.errors import StageFailed, UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+DISK_PROBLEMS = {  # errors of the machine's disks that the user can fix, not lotf bugs
+    errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
 
 
 def demo_config() -> Path:
@@ -38,13 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     validate = commands.add_parser("validate", help="check a campaign file without running it")
     validate.add_argument("config", type=Path)
+    doctor = commands.add_parser("doctor", help="find and repair damage in a run directory "
+                                 "(lotf run does this too before it goes on)")
+    doctor.add_argument("workdir", type=Path)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()
     try:
         return _COMMANDS[args.command](args)
     except UserError as error:
@@ -56,10 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lotf: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    except OSError as error:
+        if error.errno not in DISK_PROBLEMS:
+            raise
+        print(f"lotf: error: cannot write {error.filename}: {DISK_PROBLEMS[error.errno]}; what "
+              "was finished is kept, run again once the disk is fixed", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -85,4 +95,20 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "status": _status, "validate": _validate}
+def _doctor(args: argparse.Namespace) -> int:
+    from lotf.doctor import repair
+    from lotf.store import RunDir
+
+    run = RunDir(args.workdir)
+    if not run.exists():
+        raise UserError(f"{args.workdir} is not a lotf run directory (it has no campaign.yaml)")
+    with run.locked():
+        findings = repair(run)
+    for finding in findings:
+        print(finding)
+    print(f"{run.path}: {len(findings)} problem(s) found and repaired" if findings else
+          f"{run.path}: nothing to repair")
+    return 0
+
+
+_COMMANDS = {"run": _run, "status": _status, "validate": _validate, "doctor": _doctor}

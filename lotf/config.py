@@ -38,6 +38,11 @@ def _quantity(dimension: str, unit: str):
 
 
 TimeFs = Annotated[PositiveFloat, _quantity("time", "fs")]
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000  # values in a campaign file once YAML aliases are expanded
+MAX_MD_FS = 1e9  # 1 µs: no MD of a learning campaign runs longer
+MAX_TEMPERATURE = 20000.0  # K
+Timestep = Annotated[TimeFs, Field(ge=0.01, le=10.0, description="fs: MD beyond 10 fs explodes")]
 DurationFs = Annotated[NonNegativeFloat, _quantity("time", "fs")]
 WallSeconds = Annotated[PositiveFloat, _quantity("time", "s")]
 PressureBar = Annotated[float, _quantity("pressure", "bar")]
@@ -95,10 +100,11 @@ class Oracle(Strict):
 
     calculator: str = "tblite"
     params: dict[str, Any] = Field(default_factory=dict)
-    workers: PositiveInt = 1
-    threads_per_worker: PositiveInt = 1
-    timeout: WallSeconds = Field(3600.0, description="wall time allowed per call")
-    max_attempts: PositiveInt = Field(2, description="tries before a configuration is quarantined")
+    workers: PositiveInt = Field(1, le=4096)
+    threads_per_worker: PositiveInt = Field(1, le=1024)
+    timeout: WallSeconds = Field(3600.0, le=30 * 86400.0, description="wall time allowed per call")
+    max_attempts: PositiveInt = Field(2, le=100,
+                                      description="tries before a configuration is quarantined")
 
     @field_validator("calculator")
     @classmethod
@@ -123,12 +129,13 @@ class Potential(Strict):
     backend: Literal["native", "motep"] = Field(
         "native", description="lotf's C++ core, or motep (the reference it is tested against)")
     level: int = Field(12, ge=2, le=20)
-    cutoff: PositiveFloat = Field(5.0, description="Å")
+    cutoff: PositiveFloat = Field(5.0, le=15.0, description="Å (MTPs use 4-7 Å)")
     min_dist: PositiveFloat | None = Field(None, description="Å; None: from the training data")
-    radial_basis_size: PositiveInt = 8
+    radial_basis_size: PositiveInt = Field(8, le=64)
     weights: Weights = Weights()
     fit_steps: NonNegativeInt = Field(
-        100, description="L-BFGS iterations over all coefficients after the least-squares start")
+        100, le=1_000_000,
+        description="L-BFGS iterations over all coefficients after the least-squares start")
 
     @field_validator("level")
     @classmethod
@@ -149,11 +156,14 @@ class ActiveLearning(Strict):
 
     select_threshold: float = Field(1.5, ge=1.0)
     break_threshold: float = Field(10.0, gt=1.0)
-    max_new: PositiveInt = Field(20, description="configurations labelled per iteration at most")
-    converge_after: TimeFs = Field(2e6, description="MD time without a break that converges a phase")
+    max_new: PositiveInt = Field(20, le=100_000,
+                                 description="configurations labelled per iteration at most")
+    converge_after: TimeFs = Field(2e6, le=MAX_MD_FS,
+                                   description="MD time without a break that converges a phase")
     grade_mode: Literal["neighbourhood", "configuration"] = "neighbourhood"
-    max_iterations: PositiveInt = Field(200, description="breaks tolerated per phase before giving up")
-    walkers: PositiveInt = 1
+    max_iterations: PositiveInt = Field(200, le=1_000_000,
+                                        description="breaks tolerated per phase before giving up")
+    walkers: PositiveInt = Field(1, le=1024)
     volume_margin: NonNegativeFloat | None = Field(
         0.05, description="NPT MD whose volume per atom leaves the training data's range by more "
         "than this fraction breaks, and that frame is labelled (a cell that expands into a gas "
@@ -176,6 +186,8 @@ def _temperature(value: Any) -> Any:
         isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values
     ):
         raise ValueError("give a temperature in K (e.g. 1000) or a ramp [start, end] in K")
+    if any(v > MAX_TEMPERATURE for v in values):
+        raise ValueError(f"a temperature above {MAX_TEMPERATURE:g} K is no campaign's")
     return value
 
 
@@ -193,9 +205,9 @@ class Phase(Strict):
     ensemble: Literal["nvt", "npt", "nve"]
     temperature: Temperature
     pressure: PressureBar | None = None
-    timestep: TimeFs = 2.0
-    length: TimeFs
-    converge_after: TimeFs | None = None
+    timestep: Timestep = 2.0
+    length: Annotated[TimeFs, Field(le=MAX_MD_FS)]
+    converge_after: Annotated[TimeFs, Field(le=MAX_MD_FS)] | None = None
     weights: Weights | None = None
 
     @model_validator(mode="after")
@@ -213,12 +225,13 @@ class MD(Strict):
     """The exploration MD, phase after phase (the paper: NVT 1000 K, then NPT 1000 K)."""
 
     phases: list[Phase] = Field(default_factory=list)
-    dump_every: NonNegativeInt = Field(100, description="steps between trajectory frames; 0: none")
+    dump_every: NonNegativeInt = Field(100, le=100_000_000,
+                                       description="steps between trajectory frames; 0: none")
     coupling: Literal["auto", "pair_style", "fix_external"] = Field(
         "auto", description="forces from lotf's pair_style mtp inside LAMMPS (MPI domain "
         "decomposition), or from Python through fix external (any backend); auto: the pair "
         "style when the potential has one and the plugin was built")
-    ranks: PositiveInt = Field(1, description="MPI ranks for each MD run (mpiexec), the cell "
+    ranks: PositiveInt = Field(1, le=100_000, description="MPI ranks for each MD run (mpiexec), the cell "
                                "split between them by the pair style")
 
     @field_validator("phases")
@@ -241,8 +254,9 @@ class RattleBootstrap(Strict):
     """Cheap diversity: rattled and randomly strained copies of each initial structure."""
 
     method: Literal["rattle"] = "rattle"
-    count: PositiveInt = Field(20, description="copies per initial structure")
-    rattle: NonNegativeFloat = Field(0.1, description="Å, standard deviation of displacements")
+    count: PositiveInt = Field(20, le=100_000, description="copies per initial structure")
+    rattle: NonNegativeFloat = Field(0.1, le=1.0,
+                                     description="Å, standard deviation of displacements")
     strain: NonNegativeFloat = Field(0.03, lt=0.5, description="largest strain component")
 
 
@@ -251,9 +265,9 @@ class MDBootstrap(Strict):
     `discard` (the paper: 15 ps AIMD at 1000 K, first 2 ps dropped, a frame every 10 fs)."""
 
     method: Literal["md"]
-    temperature: PositiveFloat = Field(1000.0, description="K")
-    timestep: TimeFs = 1.0
-    length: TimeFs
+    temperature: PositiveFloat = Field(1000.0, le=MAX_TEMPERATURE, description="K")
+    timestep: Timestep = 1.0
+    length: Annotated[TimeFs, Field(le=MAX_MD_FS)]
     discard: DurationFs = Field(0.0, description="equilibration not kept for training")
     every: TimeFs = Field(10.0, description="time between kept frames")
 
@@ -358,14 +372,17 @@ class Diffusion(Strict):
     The ladder stops at the first temperature without a site-to-site hop (the paper's rule)."""
 
     species: Species = "Li"
-    temperatures: Annotated[list[PositiveFloat], BeforeValidator(_ladder)] = Field(
-        min_length=2, description="K, run in this order; or {start, step, lowest}")
+    temperatures: Annotated[list[Annotated[PositiveFloat, Field(le=MAX_TEMPERATURE)]],
+                            BeforeValidator(_ladder)] = Field(
+        min_length=2, max_length=1000, description="K, run in this order; or {start, step, lowest}")
     stop_without_hops: bool = Field(
         True, description="skip the rest once a temperature shows under one effective hop")
-    production: TimeFs = Field(description="clean MD per temperature (and per walker) analysed")
-    equilibration: DurationFs = Field(0.0, description="clean MD before `production`, not analysed")
-    length: TimeFs = Field(5000.0, description="MD segment")
-    timestep: TimeFs = 2.0
+    production: TimeFs = Field(le=MAX_MD_FS,
+                               description="clean MD per temperature (and per walker) analysed")
+    equilibration: DurationFs = Field(0.0, le=MAX_MD_FS,
+                                      description="clean MD before `production`, not analysed")
+    length: TimeFs = Field(5000.0, le=MAX_MD_FS, description="MD segment")
+    timestep: Timestep = 2.0
     hop_length: PositiveFloat = Field(2.5, description="Å between sites, for N_eff")
     window: tuple[PositiveFloat, PositiveFloat] | None = Field(
         None, description="fit window in ps; default 10-50 % of the production run")
@@ -395,14 +412,17 @@ class MeltQuench(Strict):
     """The paper's glass protocol: NPT melt, linear NPT cooling, NPT equilibration at the final
     temperature, then NVT production (analysed by the `structure` stage)."""
 
-    melt_temperature: PositiveFloat = 1000.0
-    melt: DurationFs = Field(20000.0, description="NPT at melt_temperature")
-    temperature: PositiveFloat = Field(300.0, description="K, the glass's final temperature")
-    cool: DurationFs = Field(2e6, description="linear NPT ramp (the paper: 2 ns, 3.5e11 K/s)")
-    equilibrate: DurationFs = Field(1e6, description="NPT at `temperature`")
-    production: TimeFs = Field(1e6, description="NVT at `temperature`, the frames analysed")
+    melt_temperature: PositiveFloat = Field(1000.0, le=MAX_TEMPERATURE)
+    melt: DurationFs = Field(20000.0, le=MAX_MD_FS, description="NPT at melt_temperature")
+    temperature: PositiveFloat = Field(300.0, le=MAX_TEMPERATURE,
+                                       description="K, the glass's final temperature")
+    cool: DurationFs = Field(2e6, le=MAX_MD_FS,
+                             description="linear NPT ramp (the paper: 2 ns, 3.5e11 K/s)")
+    equilibrate: DurationFs = Field(1e6, le=MAX_MD_FS, description="NPT at `temperature`")
+    production: TimeFs = Field(1e6, le=MAX_MD_FS,
+                               description="NVT at `temperature`, the frames analysed")
     pressure: PressureBar = Field(1.01325, description="for the NPT steps (default 1 atm)")
-    timestep: TimeFs = 2.0
+    timestep: Timestep = 2.0
     chunk: TimeFs = Field(10000.0, description="MD per call; a break reruns one chunk")
 
     def steps(self) -> list[Step]:
@@ -426,15 +446,15 @@ def _pairs(pairs: Any) -> Any:
 class StructureAnalysis(Strict):
     """What the `structure` stage measures on the glasses' production frames."""
 
-    rdf_max: PositiveFloat = Field(6.0, description="Å")
-    bins: PositiveInt = 300
+    rdf_max: PositiveFloat = Field(6.0, le=50.0, description="Å")
+    bins: PositiveInt = Field(300, le=100_000)
     coordination: Annotated[list[str], AfterValidator(_pairs)] = Field(
         default_factory=list, description="pairs 'A-B' to report; default: every pair")
     bond_cutoffs: Annotated[dict[str, PositiveFloat], AfterValidator(_pairs)] = Field(
         default_factory=dict, description="Å by pair; default: the RDF's first minimum")
     units: list[str] = Field(default_factory=list, description="isolated units, e.g. [PS4]")
     valences: dict[Species, int] | None = Field(None, description="for the GII; default: guessed")
-    gii_frames: PositiveInt = Field(50, description="frames per replica for the GII")
+    gii_frames: PositiveInt = Field(50, le=100_000, description="frames per replica for the GII")
     crystal: StructureFile | None = Field(None, description="reference crystal for the RDF")
 
     @field_validator("units")
@@ -459,7 +479,7 @@ class Energetics(Strict):
 class Validation(Strict):
     """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
 
-    frames: PositiveInt = 50
+    frames: PositiveInt = Field(50, le=100_000)
 
 
 def _known_stage(name: str) -> str:
@@ -498,17 +518,45 @@ def load_config(path: str | Path, base_dir: Path | None = None) -> Campaign:
     Relative file paths in it are taken from `base_dir`, by default the file's own folder.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file '{path}' does not exist")
-    text = path.read_text()
+    text = _read_text(path)
     data, lines = _parse_yaml(text, path)
     if not isinstance(data, dict):
         raise UserError(f"{path}:1: the campaign must be a mapping of keys (name, system, ...)")
     try:
-        return Campaign.model_validate(data, context={
+        campaign = Campaign.model_validate(data, context={
             "base_dir": base_dir or path.parent.resolve(), "species": _species(data)})
     except ValidationError as error:
         raise UserError(_describe(error, data, lines, path)) from None
+    from lotf.crosscheck import problems  # it reads the stage registry, which imports this
+
+    found = problems(campaign)
+    if found:
+        keys, message = found[0]
+        more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
+        line = next(lines[keys[:n]] for n in range(len(keys), -1, -1) if keys[:n] in lines)
+        raise UserError(f"{path}:{line}: {_dotted(keys)}: {message}{more}")
+    return campaign
+
+
+def _read_text(path: Path) -> str:
+    """The config file as text; a folder, a binary, an oversized or a non-UTF-8 file is refused."""
+    if path.is_dir():
+        raise UserError(f"'{path}' is a folder, not a campaign file")
+    if not path.is_file():
+        raise UserError(f"config file '{path}' does not exist")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise UserError(f"{path}: {size} bytes is too large for a campaign file (at most "
+                        f"{MAX_CONFIG_BYTES})")
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise UserError(f"{path}: this is a binary file, not a YAML campaign")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text (byte {error.start}); save the file "
+                        "as UTF-8") from None
 
 
 def _species(data: dict) -> list[str] | None:
@@ -523,16 +571,31 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, dict[tuple, int]]:
     """The data and, for every key path, the 1-based line where it is written."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None and _expanded_size(root, {}) > MAX_CONFIG_NODES:
+            raise UserError(f"{path}:1: its YAML aliases expand to more than {MAX_CONFIG_NODES} "
+                            "values (an alias bomb?)")
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"{mark.line + 1}" if mark else "1"
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise UserError(f"{path}:{line}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise UserError(f"{path}:1: the YAML is nested too deeply for a campaign") from None
     lines: dict[tuple, int] = {}
     if root is not None:
         _index_lines(root, (), lines, path)
     return data, lines
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values the document holds once every alias is expanded (counted, not built)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 1  # a node that contains itself counts once
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) \
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def _index_lines(node: yaml.Node, prefix: tuple, lines: dict[tuple, int], path: Path) -> None:

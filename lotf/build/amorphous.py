@@ -1,6 +1,6 @@
 """Random packing of intact molecular units and single ions into a periodic box at a set density."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from ase import Atoms
@@ -16,6 +16,7 @@ from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3, mass_density
 
 DEFAULT_MIN_DISTANCE_FACTOR = 0.85  # times the sum of covalent radii, when no pair is given
 ATTEMPTS_PER_UNIT = 5000
+MAX_ATOMS = 1_000_000  # per box: beyond this no oracle labels it, and packing would run for ever
 RESTARTS = 20
 
 
@@ -23,8 +24,8 @@ class AmorphousSpec(StructureSpec):
     """A box of randomly placed, randomly oriented units, e.g. {PS4: 4, Li: 12} at 1.8 g/cm³."""
 
     builder: Literal["amorphous"]
-    units: dict[str, PositiveInt] = Field(min_length=1)
-    density: PositiveFloat | None = Field(None, description="g/cm³")
+    units: dict[str, Annotated[PositiveInt, Field(le=MAX_ATOMS)]] = Field(min_length=1)
+    density: PositiveFloat | None = Field(None, ge=0.05, le=30.0, description="g/cm³")
     density_of: StructureFile | None = Field(
         None, description="a crystal (e.g. a CIF) whose density the box takes")
     cell: tuple[PositiveFloat, PositiveFloat, PositiveFloat] | None = Field(
@@ -33,7 +34,7 @@ class AmorphousSpec(StructureSpec):
     min_distance: dict[str, PositiveFloat] = Field(
         default_factory=dict, description="Å between species of different units: 'Li-S' or 'default'"
     )
-    replicas: PositiveInt = 1
+    replicas: PositiveInt = Field(1, le=1000)
 
     @field_validator("units")
     @classmethod
@@ -55,6 +56,9 @@ class AmorphousSpec(StructureSpec):
 
     @model_validator(mode="after")
     def _box_given(self) -> "AmorphousSpec":
+        atoms = sum(count * len(unit_atoms(name)) for name, count in self.units.items())
+        if atoms > MAX_ATOMS:
+            raise ValueError(f"the units make {atoms} atoms, more than {MAX_ATOMS} per box")
         if self.density is not None and self.density_of is not None:
             raise ValueError("give `density` or `density_of`, not both")
         if self.target_density() is None and self.cell is None:

@@ -33,7 +33,7 @@ class InterfaceSpec(StructureSpec):
     min_distance: dict[str, PositiveFloat] = Field(
         default_factory=lambda: {"Li-Li": 2.5}, description="Å across the interfaces, by pair")
     max_strain: PositiveFloat = Field(0.05, description="largest lateral strain put on `top`")
-    replicas: PositiveInt = 1
+    replicas: PositiveInt = Field(1, le=1000)
 
     @model_validator(mode="after")
     def _valid(self) -> "InterfaceSpec":

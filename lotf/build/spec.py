@@ -1,15 +1,19 @@
 """The protocol every structure spec follows: which species it holds, and its structures."""
 
+from typing import Annotated
+
 from ase import Atoms
-from pydantic import PositiveInt
+from pydantic import Field, PositiveInt
 
 from lotf.model import Strict
+
+Repeat = Annotated[PositiveInt, Field(le=100)]
 
 
 class StructureSpec(Strict):
     """A campaign's way to make start structures; `supercell` repeats each one along a, b, c."""
 
-    supercell: tuple[PositiveInt, PositiveInt, PositiveInt] = (1, 1, 1)
+    supercell: tuple[Repeat, Repeat, Repeat] = (1, 1, 1)
 
     def symbols(self) -> set[str]:
         """The chemical species the structures contain."""

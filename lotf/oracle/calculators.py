@@ -64,7 +64,7 @@ def resolve(name: str) -> CalculatorEntry:
 
 
 def check_available(name: str) -> None:
-    """Raise ValueError if the calculator's module cannot be found (without importing it)."""
+    """Raise ValueError if the calculator's module cannot be found or lacks its class."""
     entry = resolve(name)
     try:
         found = importlib.util.find_spec(entry.module) is not None
@@ -73,6 +73,14 @@ def check_available(name: str) -> None:
     if not found:
         hint = f" (pip install {entry.package})" if entry.package else ""
         raise ValueError(f"calculator '{name}' needs module '{entry.module}', not installed{hint}")
+    try:
+        module = importlib.import_module(entry.module)
+    except Exception as error:  # whatever a broken installation raises
+        raise ValueError(f"calculator '{name}': module '{entry.module}' fails to import "
+                         f"({type(error).__name__}: {error})") from None
+    if not hasattr(module, entry.attribute):
+        raise ValueError(f"calculator '{name}': module '{entry.module}' has no "
+                         f"'{entry.attribute}'")
 
 
 def parameters(name: str, params: dict[str, Any]) -> dict[str, Any]:

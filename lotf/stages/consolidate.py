@@ -16,7 +16,7 @@ from lotf.report import add_result
 from lotf.stages import register_stage
 
 
-@register_stage("consolidate")
+@register_stage("consolidate", section="consolidate")
 def consolidate(ctx: Context) -> dict:
     config = ctx.config
     if config.consolidate is None:

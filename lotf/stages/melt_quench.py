@@ -14,7 +14,7 @@ from lotf.errors import StageFailed, UserError
 from lotf.log import logger
 from lotf.protocols.runner import history, run_protocol, step_trajectories
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages import register_stage
+from lotf.stages import LABELS, register_stage
 from lotf.store import read_structures, write_structures
 from lotf.units import density_g_cm3, mass_density
 
@@ -23,7 +23,7 @@ HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV
            ("press", "p (bar)"))
 
 
-@register_stage("melt_quench")
+@register_stage("melt_quench", section="melt_quench", needs=(LABELS,))
 def melt_quench(ctx: Context) -> dict:
     spec = ctx.config.melt_quench
     if spec is None:
