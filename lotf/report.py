@@ -1,7 +1,9 @@
 """The campaign's results.json (one entry per analysis, updated atomically) and its figures."""
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 from lotf.store import RunDir, atomic_write
 
@@ -11,12 +13,31 @@ def results_file(run: RunDir) -> Path:
 
 
 def add_result(run: RunDir, name: str, result: dict) -> Path:
-    """Set `name` in results.json, keeping every other entry."""
+    """Set `name` in results.json, keeping every other entry. The file is strict JSON: a value
+    that is not a finite number is written as null, with a note beside it saying what it was."""
     path = results_file(run)
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results[name] = result
-    atomic_write(path, lambda handle: json.dump(results, handle, indent=2))
+    results[name] = strict(result)
+    atomic_write(path, lambda handle: json.dump(results, handle, indent=2, allow_nan=False))
     return path
+
+
+def strict(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None (in a mapping, noted as `<key>_note`)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key] = strict(item)
+            if _not_finite(item) and f"{key}_note" not in value:
+                out[f"{key}_note"] = f"not a finite number ({item}): no value can be given"
+        return out
+    if isinstance(value, list | tuple):
+        return [strict(item) for item in value]
+    return None if _not_finite(value) else value
+
+
+def _not_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def pyplot():

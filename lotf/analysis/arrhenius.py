@@ -41,10 +41,16 @@ class ArrheniusFit:
         return np.exp(value), np.exp(value) * se
 
     def as_dict(self) -> dict:
-        return {"activation_energy_ev": self.activation_energy,
-                "activation_energy_se_ev": self.activation_energy_se,
-                "ln_prefactor": self.ln_prefactor,
-                "covariance_lnD0_Ea": self.covariance.tolist(), "chi2_per_dof": self.chi2_per_dof}
+        """For results.json (strict JSON: an undefined χ² is null, with the reason)."""
+        result = {"activation_energy_ev": self.activation_energy,
+                  "activation_energy_se_ev": self.activation_energy_se,
+                  "ln_prefactor": self.ln_prefactor,
+                  "covariance_lnD0_Ea": self.covariance.tolist(),
+                  "chi2_per_dof": self.chi2_per_dof if np.isfinite(self.chi2_per_dof) else None}
+        if result["chi2_per_dof"] is None:
+            result["chi2_per_dof_note"] = ("undefined: two temperatures fix both parameters, "
+                                           "leaving no degree of freedom to test the fit")
+        return result
 
 
 def fit_arrhenius(temperatures, diffusivities, sigmas) -> ArrheniusFit:
