@@ -8,6 +8,7 @@ from lotf.config import Campaign, load_config
 from lotf.context import Context
 from lotf.doctor import repair
 from lotf.errors import UserError
+from lotf.learn import repair_generations
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
 from lotf.stages import STAGES
@@ -33,11 +34,13 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
     config, run, base_dir = prepare(config_path, workdir)
     with run.locked():
         configure(run.log_file, verbose)
-        for finding in repair(run):
+        findings = repair(run)
+        for finding in findings:
             logger.warning("%s", finding)
         _store_config(run, config_path, base_dir)
         logger.info("campaign %s in %s", config.name, run.path)
         context = Context(config, run, Ledger(run.ledger_file))
+        repair_generations(context)
         state = run.read_state()
         state["base_dir"] = str(base_dir)
         for name in config.stages:
@@ -64,6 +67,21 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             logger.info("report: %s, figures in %s", run.path / "results.json", run.path / "figures")
         logger.info("structures: %s; full log: %s", run.structures, run.log_file)
     return run
+
+
+def doctor(path: Path) -> list[str]:
+    """Repair the run directory at `path` as `lotf run` would before going on; what was done."""
+    run = RunDir(path)
+    if not run.exists():
+        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
+    with run.locked():
+        configure(run.log_file, verbose=False)
+        done = [str(finding) for finding in repair(run)]
+        config = load_config(run.config, base_dir=_stored_base(run))
+        context = Context(config, run, Ledger(run.ledger_file))
+        done += [f"{run.generation_dir(g).relative_to(run.path)}: damaged; retrained from the "
+                 "ledger" for g in repair_generations(context)]
+    return done
 
 
 def _store_config(run: RunDir, config_path: Path, base_dir: Path) -> None:

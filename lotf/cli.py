@@ -96,18 +96,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from lotf.doctor import repair
-    from lotf.store import RunDir
+    from lotf.campaign import doctor
 
-    run = RunDir(args.workdir)
-    if not run.exists():
-        raise UserError(f"{args.workdir} is not a lotf run directory (it has no campaign.yaml)")
-    with run.locked():
-        findings = repair(run)
+    findings = doctor(args.workdir)
     for finding in findings:
         print(finding)
-    print(f"{run.path}: {len(findings)} problem(s) found and repaired" if findings else
-          f"{run.path}: nothing to repair")
+    where = args.workdir.resolve()
+    print(f"{where}: {len(findings)} problem(s) found and repaired" if findings else
+          f"{where}: nothing to repair")
     return 0
 
 

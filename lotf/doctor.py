@@ -152,30 +152,37 @@ def salvage(damaged: Path, target: Path) -> tuple[int, int]:
     """Copy every readable row of a damaged ASE database into a new one; (copied, lost)."""
     old = ase.db.connect(str(damaged), type="db", use_lock_file=False)
     new = ase.db.connect(str(target), type="db", append=True, use_lock_file=False)
-    ids = _row_ids(damaged)
-    copied = lost = misses = 0
-    for row_id in ids if ids is not None else range(1, MAX_ROW_PROBES):
+    highest = _highest_id(damaged)
+    copied = misses = 0
+    for row_id in range(1, (highest or MAX_ROW_PROBES) + 1):
         try:
             row = old.get(id=row_id)
         except Exception:  # a damaged page, or (when probing) no such row
-            lost += ids is not None
             misses += 1
-            if ids is None and misses > 1000:
+            if highest is None and misses > 1000:
                 break
             continue
         misses = 0
         new.write(row, key_value_pairs=row.key_value_pairs, data=row.get("data", {}))
         copied += 1
-    return copied, lost
+    # rows are never deleted from a ledger, only rewritten in place: ids run from 1 to the highest
+    return copied, (highest - copied) if highest is not None else 0
 
 
-def _row_ids(path: Path) -> list[int] | None:
-    """Every row id the damaged table still lists, or None if it cannot list them."""
-    try:
-        with sqlite3.connect(path) as connection:
-            return [i for (i,) in connection.execute("SELECT id FROM systems ORDER BY id")]
-    except sqlite3.DatabaseError:
-        return None
+def _highest_id(path: Path) -> int | None:
+    """The highest row id the database ever gave (its AUTOINCREMENT counter, else the highest
+    id still listed), or None if neither can be read."""
+    queries = ("SELECT seq FROM sqlite_sequence WHERE name = 'systems'",
+               "SELECT max(id) FROM systems")
+    for query in queries:
+        try:
+            with sqlite3.connect(path) as connection:
+                found = connection.execute(query).fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        if found and found[0]:
+            return int(found[0])
+    return None
 
 
 # --- protocols -----------------------------------------------------------------------------------

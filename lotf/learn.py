@@ -269,6 +269,19 @@ def load_generation(ctx: Context, generation: int) -> Potential:
     return load(ctx.run.generation_dir(generation))
 
 
+def repair_generations(ctx: Context) -> list[int]:
+    """Retrain every committed generation whose files cannot be loaded; their numbers."""
+    repaired = []
+    for generation in sorted(int(g) for g, facts in learning_progress(ctx)["generations"].items()
+                             if "trained_on" in facts):
+        try:
+            load(ctx.run.generation_dir(generation))
+        except Exception:  # damaged: load_generation says so and retrains it
+            load_generation(ctx, generation)
+            repaired.append(generation)
+    return repaired
+
+
 def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> dict:
     """Fit generation N on its training data and save it; returns the facts to record."""
     config = ctx.config
