@@ -8,6 +8,7 @@ from lotf.config import Campaign, load_config
 from lotf.context import Context
 from lotf.doctor import repair
 from lotf.errors import UserError
+from lotf.faults import checkpoint
 from lotf.learn import repair_generations
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
@@ -56,6 +57,7 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             state = run.read_state()  # the stage may have recorded its own progress
             state["stages"][name] = {"status": "done", "seconds": round(seconds, 1), **summary}
             run.write_state(state)
+            checkpoint("stage")
             logger.info("stage %s: done in %.1f s", name, seconds)
         logger.info("labelled data: %s (%d configurations; browse with `ase db %s`)",
                     run.ledger_file, len(context.ledger), run.ledger_file)

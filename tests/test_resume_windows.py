@@ -1,12 +1,13 @@
-"""Kill a campaign after every durable file write of one break cycle (and at its named
+"""Kill a campaign after every durable file write of a break cycle (and at its named
 checkpoints), resume it, and compare the run directory with the uninterrupted cycle bit for bit.
 
-The cycle is the second one, so that a committed restart point exists when it starts: MD on
-generation 1 from that point until a break, the selection, its labels, and the training and
-commit of generation 2. Every file write ends in
-`checkpoint("write")` (lotf.faults), so `LOTF_KILL_AT=write:k` stops the campaign in the k-th
-window between two writes; the resume then runs until generation 1 is committed and stops there
-too, so both directories hold the same moment of the campaign.
+Two cycles. In learning, the second break cycle, so that a committed restart point exists when
+it starts: MD on generation 1 from that point until a break, the selection, its labels, and
+the training and commit of generation 2. In a melt-quench, its first chunk: MD that breaks on
+the melt, the selection, labels, a new generation, the chunk again, and its commit. Every file
+write ends in `checkpoint("write")` (lotf.faults), so `LOTF_KILL_AT=write:k` stops the campaign
+in the k-th window between two writes; the resume then runs until the cycle's end and stops
+there too, so both directories hold the same moment of the campaign.
 """
 
 import json
@@ -25,11 +26,35 @@ from lotf.ledger import Ledger
 from conftest import emt_campaign
 from test_learn import LEARN
 
-CYCLE = {**LEARN, "active_learning": {"max_new": 3, "converge_after": "2 ps"},
-         "md": {"dump_every": 25, "phases": [LEARN["md"]["phases"][0]]},
-         "stages": ["bootstrap", "learn"]}
-END = "generation:1"  # counted from a resume's start: generation 2 committed
-NAMED = ["segment:1", "select:1", "label:1", "label:2", "train:1"]  # and an MD step, below
+LEARNING = {**LEARN, "active_learning": {"max_new": 3, "converge_after": "2 ps"},
+            "md": {"dump_every": 25, "phases": [LEARN["md"]["phases"][0]]},
+            "stages": ["bootstrap", "learn"]}
+GLASS = {**LEARNING, "melt_quench": {"melt_temperature": 2600, "melt": "0.5 ps",
+                                     "temperature": 1000, "cool": "0.5 ps", "equilibrate": "0 ps",
+                                     "production": "0.5 ps", "pressure": "0 bar",
+                                     "chunk": "0.5 ps"},
+         "stages": ["bootstrap", "learn", "melt_quench"]}
+
+
+def _generation(workdir: Path) -> int | None:
+    learn = json.loads((workdir / "state.json").read_text()).get("learn", {})
+    trained = [int(g) for g, facts in learn.get("generations", {}).items() if "trained_on" in facts]
+    return max(trained, default=None)
+
+
+def _chunks(workdir: Path) -> int:
+    state = json.loads((workdir / "state.json").read_text())
+    return state.get("protocols", {}).get("melt-quench", {}).get("0", 0)
+
+
+# name: (campaign, kill that ends the set-up, kill that ends the cycle in a resume, whether a
+# directory is at the cycle's end already, named checkpoints to kill at besides the writes)
+CYCLES = {
+    "learning": (LEARNING, "generation:2", "generation:1", lambda w: _generation(w) == 2,
+                 ["segment:1", "select:1", "label:1", "label:2", "train:1"]),
+    "melt-quench": (GLASS, "stage:2", "chunk-done:1", lambda w: _chunks(w) == 1,
+                    ["chunk:1", "select:1", "label:1", "train:1", "chunk:2"]),
+}
 VOLATILE = {"updated", "fit_seconds", "started", "seconds"}  # wall-clock facts
 
 
@@ -37,12 +62,6 @@ def _run(config: Path, workdir: Path, env: dict, **faults: str) -> subprocess.Co
     env = {**env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **faults}
     return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
                            str(workdir)], env=env, capture_output=True, text=True, timeout=300)
-
-
-def _generation(workdir: Path) -> int | None:
-    learn = json.loads((workdir / "state.json").read_text()).get("learn", {})
-    trained = [int(g) for g, facts in learn.get("generations", {}).items() if "trained_on" in facts]
-    return max(trained, default=None)
 
 
 def _without(value, keys: set):
@@ -62,7 +81,7 @@ def _snapshot(workdir: Path) -> dict:
                       None if row.get("forces") is None else row.forces.tobytes())
             for row in ase.db.connect(str(workdir / "ledger.db")).select()}
     files = {}
-    for folder in ("potentials", "structures", "trajectories"):
+    for folder in ("potentials", "structures", "trajectories", "protocols"):
         for path in sorted((workdir / folder).rglob("*")):
             if path.is_file() and not path.name.startswith("."):
                 files[str(path.relative_to(workdir))] = path.read_bytes()
@@ -70,44 +89,45 @@ def _snapshot(workdir: Path) -> dict:
     return {"state": state, "rows": rows, "calls": calls, "files": files}
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory):
-    """The directory at the cycle's start, the uninterrupted cycle, and how many writes it made."""
-    tmp = tmp_path_factory.mktemp("cycle")
-    config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, workers=1, **CYCLE)
+@pytest.fixture(scope="module", params=list(CYCLES))
+def cycle(request, tmp_path_factory):
+    """The directory at the cycle's start, the uninterrupted cycle, and what it reached."""
+    settings, setup, end, at_end, named = CYCLES[request.param]
+    tmp = tmp_path_factory.mktemp(request.param)
+    config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, workers=1, **settings)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     start = tmp / "start"
-    done = _run(config, start, env, LOTF_KILL_AT="generation:2")
-    assert done.returncode == -9 and _generation(start) == 1, done.stderr[-2000:]
+    done = _run(config, start, env, LOTF_KILL_AT=setup)
+    assert done.returncode == -9 and not at_end(start), done.stderr[-2000:]
     reference = tmp / "reference"
     shutil.copytree(start, reference)
     trace = tmp / "trace.txt"
-    done = _run(config, reference, env, LOTF_KILL_AT=END, LOTF_TRACE=str(trace))
-    assert done.returncode == -9 and _generation(reference) == 2, done.stderr[-2000:]
+    done = _run(config, reference, env, LOTF_KILL_AT=end, LOTF_TRACE=str(trace))
+    assert done.returncode == -9 and at_end(reference), done.stderr[-2000:]
     reached = trace.read_text().split("\n")
     assert "select 1" in reached, "the cycle has no break: the test needs one"
     writes = sum(line.startswith("write ") for line in reached)
     steps = sum(line.startswith("md ") for line in reached)
-    return config, env, start, _snapshot(reference), writes, steps, tmp
+    kills = [f"write:{k}" for k in range(1, writes + 1)] + named + [f"md:{steps // 2}"]
+    return config, env, start, end, at_end, _snapshot(reference), kills, tmp
 
 
 def _killed_then_resumed(cycle, kill_at: str) -> tuple[str, dict | None, str]:
-    config, env, start, *_, tmp = cycle
+    config, env, start, end, at_end, *_, tmp = cycle
     workdir = tmp / f"killed-{kill_at.replace(':', '-')}"
     shutil.copytree(start, workdir)
     done = _run(config, workdir, env, LOTF_KILL_AT=kill_at)
     if done.returncode != -9:
         return kill_at, None, f"not killed (exit {done.returncode}): {done.stderr[-1500:]}"
-    if _generation(workdir) != 2:  # killed before generation 2's commit: resume up to it
-        done = _run(config, workdir, env, LOTF_KILL_AT=END)
+    if not at_end(workdir):  # killed before the cycle's last commit: resume up to it
+        done = _run(config, workdir, env, LOTF_KILL_AT=end)
         if done.returncode != -9:
-            return kill_at, None, f"resume did not reach {END}: {done.stderr[-1500:]}"
+            return kill_at, None, f"resume did not reach {end}: {done.stderr[-1500:]}"
     return kill_at, _snapshot(workdir), ""
 
 
 def test_a_kill_after_any_write_of_a_break_cycle_resumes_to_the_same_bits(cycle):
-    *_, reference, writes, steps, _ = cycle
-    kills = [f"write:{k}" for k in range(1, writes + 1)] + NAMED + [f"md:{steps // 2}"]
+    *_, reference, kills, _ = cycle
     with ThreadPoolExecutor(2) as pool:  # two campaigns at a time: one a core
         outcomes = list(pool.map(lambda kill: _killed_then_resumed(cycle, kill), kills))
     problems = []
@@ -123,4 +143,4 @@ def test_a_kill_after_any_write_of_a_break_cycle_resumes_to_the_same_bits(cycle)
                             f"{sorted(mine['files'].keys() ^ reference['files'].keys())}")
         problems += [f"{kill_at}: {name} differs" for name in reference["files"]
                      if name in mine["files"] and mine["files"][name] != reference["files"][name]]
-    assert writes >= 8 and not problems, "\n".join(problems)
+    assert len(kills) >= 14 and not problems, "\n".join(problems)

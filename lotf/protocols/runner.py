@@ -102,6 +102,7 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     state["learn"] = progress
     state.setdefault("protocols", {}).setdefault(name, {})[str(replica)] = chunk.index + 1
     ctx.run.write_state(state)
+    checkpoint("chunk-done")
 
 
 def _chunks_done(ctx: Context, name: str, replica: int) -> int:
