@@ -7,6 +7,7 @@ run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
 import argparse
 import errno
 import json
+import sqlite3
 import sys
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,8 @@ DISK_PROBLEMS = {  # errors of the machine's disks that the user can fix, not lo
     errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
 }
+SQLITE_PROBLEMS = {"disk is full": "the disk is full",
+                   "readonly database": "the file system is read-only"}
 
 
 def demo_config() -> Path:
@@ -67,9 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         if error.errno not in DISK_PROBLEMS:
             raise
-        print(f"lotf: error: cannot write {error.filename}: {DISK_PROBLEMS[error.errno]}; what "
-              "was finished is kept, run again once the disk is fixed", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _disk_problem(error.filename or "a file of the run directory",
+                             DISK_PROBLEMS[error.errno])
+    except sqlite3.OperationalError as error:  # the ledger's own words for the same problems
+        problem = next((why for words, why in SQLITE_PROBLEMS.items() if words in str(error)),
+                       None)
+        if problem is None:
+            raise
+        return _disk_problem("the ledger (ledger.db)", problem)
+
+
+def _disk_problem(what: str, problem: str) -> int:
+    print(f"lotf: error: cannot write {what}: {problem}; what was finished is kept, run again "
+          "once the disk is fixed", file=sys.stderr)
+    return EXIT_USER_ERROR
 
 
 def _run(args: argparse.Namespace) -> int:

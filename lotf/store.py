@@ -42,9 +42,11 @@ def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename is None:  # a write() call: say where
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
     _fsync_directory(path.parent)
     checkpoint("write")

@@ -239,16 +239,19 @@ def test_a_read_only_run_directory_is_named_as_such(tmp_path, env_with_tests):
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare")
-def test_a_full_disk_is_named_as_such(tmp_path, env_with_tests):
-    """A 200 kB file system fills while the bootstrap labels: one line, exit 2."""
+@pytest.mark.parametrize("size", ["200k", "300k", "400k"])
+def test_a_full_disk_is_named_as_such(tmp_path, env_with_tests, size):
+    """A small file system fills while the bootstrap labels (in whichever file the size makes
+    it: the structures, the ledger, a call's folder, the log): one line, exit 2."""
     workdir = tmp_path / "small"
     done, _ = _in_mount_namespace(
-        tmp_path, env_with_tests, workdir, f"mount -t tmpfs -o size=200k tmpfs {workdir}",
+        tmp_path, env_with_tests, workdir, f"mount -t tmpfs -o size={size} tmpfs {workdir}",
         {**FULL, "oracle": {**FULL["oracle"], "calculator": "emt"},
          "system": {"species": ["Cu"], "structures": [
              {"builder": "amorphous", "units": {"Cu": 32}, "density": 5.0}]},
-         "bootstrap": {"method": "rattle", "count": 200}, "stages": ["bootstrap"],
+         "bootstrap": {"method": "rattle", "count": 60}, "stages": ["bootstrap"],
          "structure": {}, "energetics": {}, "diffusion": None})
     assert done.returncode == 2, done.stderr[-3000:]
     lines = done.stderr.strip().splitlines()
-    assert "the disk is full" in lines[-1] and "Traceback" not in done.stderr, lines[-5:]
+    assert "the disk is full" in lines[-1] and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"cannot write {workdir}" in lines[-1] or "cannot write the ledger" in lines[-1]
