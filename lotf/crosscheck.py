@@ -3,23 +3,86 @@
 The typed model (lotf.config) checks each key alone; here the campaign is checked as a whole:
 each stage has its section, the stages it needs before it, MD phases and trajectory frames if it
 analyses them; the species named by analyses are the system's; the formula unit is a formula of
-those species that the start structures are made of. Each problem is the key path it concerns
+those species that the start structures are made of; the bootstrap gives the first potential's
+active set a row per parameter. Each problem is the key path it concerns
 and one sentence, so the config loader can name the YAML line.
 """
 
+from dataclasses import replace
+
+import numpy as np
 from ase.data import chemical_symbols
 from ase.formula import Formula
 
 from lotf.build.amorphous import AmorphousSpec
+from lotf.build.files import FileStructures
 from lotf.build.units import polyhedron, unit_atoms
-from lotf.config import Campaign
+from lotf.config import Campaign, ImportBootstrap, MDBootstrap, RattleBootstrap
 
 Problem = tuple[tuple, str]
 
 
 def problems(config: Campaign) -> list[Problem]:
     """Every cross-reference of the campaign that does not hold, in file order."""
-    return _stages(config) + _species(config) + _formula(config)
+    found = _stages(config) + _species(config) + _formula(config)
+    counts = _atom_counts(config)
+    shortfall = too_few_rows(config, counts) if counts is not None else None
+    return found + ([(("bootstrap",), shortfall)] if shortfall else [])
+
+
+def parameter_count(config: Campaign) -> int:
+    """How many parameters the campaign's MTP has (its active set needs a row for each)."""
+    from lotf.potential.native_backend import level_definition
+
+    settings = config.potential
+    return replace(level_definition(settings.level), species_count=len(config.system.species),
+                   radial_basis_size=settings.radial_basis_size).parameter_count
+
+
+def too_few_rows(config: Campaign, atom_counts: list[int]) -> str | None:
+    """Why the bootstrap of start structures with these atom counts cannot give the first
+    potential its active set (a neighbourhood, or a configuration, per parameter), or None.
+    Without a stage that trains on the bootstrap's labels alone there is nothing to check."""
+    names = config.stages
+    trains = [n for n in ("learn", "melt_quench", "diffusion") if n in names]
+    if "bootstrap" not in names or not trains or (
+            "consolidate" in names and names.index("consolidate") < names.index(trains[0])):
+        return None
+    spec = config.bootstrap
+    if isinstance(spec, ImportBootstrap):
+        frames = [len(atoms) for source in spec.files for atoms in source.read()]
+        copies, atom_counts = 1, frames
+    elif isinstance(spec, MDBootstrap):
+        steps, first = round(spec.length / spec.timestep), round(spec.discard / spec.timestep)
+        copies = len(range(first, steps + 1, max(1, round(spec.every / spec.timestep))))
+    else:
+        copies = spec.count
+    neighbourhoods = config.active_learning.grade_mode == "neighbourhood"
+    per_copy = sum(atom_counts) if neighbourhoods else len(atom_counts)
+    rows, need = copies * per_copy, parameter_count(config)
+    if rows >= need:
+        return None
+    what = "neighbourhoods" if neighbourhoods else "configurations"
+    advice = f"raise bootstrap.count to at least {-(-need // per_copy)}" \
+        if isinstance(spec, RattleBootstrap) else "label more frames"
+    return (f"the bootstrap gives {rows} {what} ({copies} x {per_copy}), but a level-"
+            f"{config.potential.level} MTP of {len(config.system.species)} species has {need} "
+            f"parameters and its active set needs one {what[:-1]} per parameter: {advice}")
+
+
+def _atom_counts(config: Campaign) -> list[int] | None:
+    """Atoms in each start structure, where the spec says without building (None for an
+    interface, whose atoms are known once it is stacked)."""
+    counts = []
+    for spec in config.system.structures:
+        repeat = int(np.prod(spec.supercell))
+        if isinstance(spec, AmorphousSpec):
+            counts += [sum(_composition(spec).values()) * repeat] * spec.replicas
+        elif isinstance(spec, FileStructures):
+            counts += [len(atoms) * repeat for atoms in spec.read()]
+        else:
+            return None
+    return counts
 
 
 def _stages(config: Campaign) -> list[Problem]:

@@ -21,7 +21,7 @@ FULL = {
     "oracle": {"calculator": "oracles:CountingEMT", "params": {"counter": "COUNTER"},
                "workers": 1, "timeout": "60 s"},
     "potential": {"level": 8, "cutoff": 5.0},
-    "bootstrap": {"method": "rattle", "count": 2, "rattle": 0.05, "strain": 0.02},
+    "bootstrap": {"method": "rattle", "count": 20, "rattle": 0.05, "strain": 0.02},
     "active_learning": {"converge_after": "1 ps"},
     "md": {"dump_every": 10, "phases": [
         {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "1 ps"}]},
@@ -93,6 +93,13 @@ MUTATIONS = [
     ("formula lowercase", _set("energetics.formula", "li3ps4"), "not a chemical formula"),
     ("formula of other species", _set("energetics.formula", "Li2O"), "O, not in system"),
     ("formula the box is not made of", _set("energetics.formula", "Li2PS4"), "whole Li2PS4"),
+    # the first potential's active set needs a neighbourhood per parameter (156 here): found
+    # before the audit's 4 paid GPAW calls and then a traceback
+    ("bootstrap too small", _set("bootstrap.count", 4), "raise bootstrap.count to at least 20"),
+    ("oracle MD too short", _set("bootstrap", {"method": "md", "length": "20 fs",
+                                               "every": "10 fs"}), "has 156 parameters"),
+    ("too few per configuration", _set("active_learning.grade_mode", "configuration"),
+     "20 configurations"),
     ("structure species not listed", _set("system.species", ["Li", "P"]), "not in species"),
     ("species twice", _set("system.species", ["Li", "P", "S", "S"]), "listed twice"),
     ("no species", _set("system.species", []), "at least 1"),

@@ -15,7 +15,8 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
 from lotf.config import ImportBootstrap, MDBootstrap, RattleBootstrap
 from lotf.context import Context
-from lotf.errors import StageFailed
+from lotf.crosscheck import too_few_rows
+from lotf.errors import StageFailed, UserError
 from lotf.labelling import LabelReport, label
 from lotf.ledger import MD_STEP, OK, content_key
 from lotf.log import logger, track
@@ -34,7 +35,11 @@ bootstrap_method = registrar(METHODS)  # @bootstrap_method(SpecModel) on a boots
 
 @register_stage("bootstrap")
 def bootstrap(ctx: Context) -> dict:
-    """Run the campaign's bootstrap method; fail if it produced no usable label."""
+    """Run the campaign's bootstrap method; fail if it produced no usable label. Before any
+    call, check on the structures as built that the labels will be enough to train on."""
+    shortfall = too_few_rows(ctx.config, [len(atoms) for atoms in ctx.initial_structures()])
+    if shortfall:
+        raise UserError(f"bootstrap: {shortfall}")
     summary = METHODS[type(ctx.config.bootstrap)](ctx)
     if summary["labelled"] == 0:
         raise StageFailed(f"bootstrap: no structure could be labelled; see the calls' logs under "
