@@ -158,3 +158,17 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, merely not yet reaped
         return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_the_fingerprint_is_the_level_of_theory_alone():
+    """Launch settings (rank count, command, output files) never strand the labels; a change of
+    theory does; and campaigns without launch settings keep the keys their ledgers hold."""
+    assert fingerprint("cp2k", {"command": "mpiexec -n 2 cp2k_shell.psmp"}) == \
+        fingerprint("cp2k", {"command": "srun -n 64 cp2k_shell.psmp"}) == fingerprint("cp2k", {})
+    assert fingerprint("gpaw", {"txt": "out.txt", "parallel": {"domain": 2}}) == \
+        fingerprint("gpaw", {})
+    assert fingerprint("gpaw", {"xc": "PBEsol"}) != fingerprint("gpaw", {})
+    assert fingerprint("tblite", {"method": "GFN1-xTB", "electronic_temperature": 1000.0}) == \
+        "a599c50f70becba6a43e25ce3ab946ff0a78e5c0f793da619895b08a59493ed8"  # the demo's, before
+    assert fingerprint("emt", {}) == \
+        "7568960b6c7793bf86bae76a2c445d3d429dc595b1ec8a53586617821d2d2598"

@@ -99,8 +99,15 @@ def make_calculator(name: str, params: dict[str, Any]) -> Calculator:
     return factory(**parameters(name, params))
 
 
+# how a call is launched and where it writes, never what it computes: left out of the fingerprint,
+# so that a label computed on 2 ranks is found again on 64 (ASE's names for these settings)
+LAUNCH_SETTINGS = frozenset({"command", "directory", "label", "txt", "parallel",
+                             "communicator", "profile", "nprocs"})
+
+
 def fingerprint(name: str, params: dict[str, Any]) -> str:
-    """Hex digest naming the level of theory: the same name and effective parameters, the same key."""
-    text = json.dumps({"calculator": name, "params": parameters(name, params)},
-                      sort_keys=True, default=str)
+    """Hex digest naming the level of theory: the same name and effective parameters, the same
+    key, whatever the launch settings (LAUNCH_SETTINGS)."""
+    theory = {k: v for k, v in parameters(name, params).items() if k not in LAUNCH_SETTINGS}
+    text = json.dumps({"calculator": name, "params": theory}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
