@@ -9,6 +9,7 @@ from lotf.context import Context
 from lotf.doctor import repair
 from lotf.errors import UserError
 from lotf.faults import checkpoint
+from lotf.labelling import label
 from lotf.learn import repair_generations
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
@@ -84,6 +85,28 @@ def doctor(path: Path) -> list[str]:
         done += [f"{run.generation_dir(g).relative_to(run.path)}: damaged; retrained from the "
                  "ledger" for g in repair_generations(context)]
     return done
+
+
+def retry_quarantined(path: Path) -> dict[str, int]:
+    """Label again every configuration quarantined in the run at `path` (after the user fixed
+    the cause), each under the source it was asked for; the ledger keeps its earlier attempts."""
+    run = RunDir(path)
+    if not run.exists():
+        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
+    with run.locked():
+        configure(run.log_file, verbose=False)
+        config = load_config(run.config, base_dir=_stored_base(run))
+        ledger = Ledger(run.ledger_file)
+        by_source: dict[str, list] = {}
+        for key, atoms, source in ledger.quarantined():
+            ledger.requeue(key)
+            by_source.setdefault(source, []).append(atoms)
+        labelled = quarantined = 0
+        for source, structures in by_source.items():
+            report = label(structures, ledger, config.oracle, run.oracle_calls, source)
+            labelled, quarantined = labelled + report.labelled, quarantined + report.quarantined
+        return {"retried": sum(len(s) for s in by_source.values()), "labelled": labelled,
+                "quarantined": quarantined}
 
 
 def _store_config(run: RunDir, config_path: Path, base_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""The `lotf` command: run, status, validate, doctor.
+"""The `lotf` command: run, status, validate, doctor, retry.
 
 User mistakes print one line and exit 2; a stage that cannot finish exits 1; an interrupted
 run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="find and repair damage in a run directory "
                                  "(lotf run does this too before it goes on)")
     doctor.add_argument("workdir", type=Path)
+    retry = commands.add_parser("retry", help="label the quarantined configurations of a run "
+                                "again, after fixing what made the oracle fail")
+    retry.add_argument("workdir", type=Path)
     return parser
 
 
@@ -121,4 +124,14 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "status": _status, "validate": _validate, "doctor": _doctor}
+def _retry(args: argparse.Namespace) -> int:
+    from lotf.campaign import retry_quarantined
+
+    counts = retry_quarantined(args.workdir)
+    print(f"{counts['retried']} quarantined configuration(s) retried: {counts['labelled']} "
+          f"labelled, {counts['quarantined']} quarantined again")
+    return 0
+
+
+_COMMANDS = {"run": _run, "status": _status, "validate": _validate, "doctor": _doctor,
+             "retry": _retry}

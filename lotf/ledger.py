@@ -93,6 +93,10 @@ class Ledger:
         data = {"oracle": json.loads(json.dumps(oracle, default=str))}
         if error is not None:
             data["error"] = error
+        if key in self._ids:  # a retry: the attempts before a requeue stay on record
+            history = self._db.get(id=self._ids[key]).data.get("history")
+            if history:
+                data["history"] = history
         self._ids[key] = self._db.write(
             stored, id=self._ids.get(key), data=data, key=key, status=status, attempts=attempts,
             wall_time=float(wall_time), source=source, oracle_id=oracle_id,
@@ -125,13 +129,30 @@ class Ledger:
                        and (keep is None or keep(row.source))), key=lambda row: row.key)
         return [row.toatoms(add_additional_information=False) for row in rows]
 
+    def quarantined(self) -> list[tuple[str, Atoms, str]]:
+        """(key, structure, source) of every configuration given up on after max_attempts."""
+        return [(row.key, row.toatoms(add_additional_information=False), row.source)
+                for row in self._db.select(status=QUARANTINED)]
+
+    def requeue(self, key: str) -> None:
+        """Put a quarantined configuration back in play: status failed with no attempts left
+        behind, its earlier attempts and error kept in the row's history."""
+        row = self._db.get(id=self._ids[key])
+        data = dict(row.data)
+        data["history"] = [*data.get("history", []), {
+            "status": row.status, "attempts": row.attempts, "error": data.pop("error", None)}]
+        self._db.update(row.id, status=FAILED, attempts=0, data=data)
+        checkpoint("write")
+
     def call_counts(self) -> dict[str, int]:
         """Oracle calls made: `ok` and `failed` calls, their `total`, `quarantined` structures,
         and `imported` labels (rows with no call: attempts 0)."""
         counts = {"ok": 0, "failed": 0, "quarantined": 0, "imported": 0}
-        for row in self._db.select(include_data=False):
-            if row.attempts == 0:
-                counts["imported"] += 1
+        for row in self._db.select():
+            # the calls a configuration failed before it was put back in play
+            counts["failed"] += sum(entry["attempts"] for entry in row.data.get("history", []))
+            if row.attempts == 0:  # imported, or put back in play and not asked since
+                counts["imported"] += row.status == OK
                 continue
             succeeded = row.status == OK
             counts["ok"] += succeeded

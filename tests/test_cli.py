@@ -76,3 +76,23 @@ def test_every_call_failing_stops_the_stage_with_exit_1(tmp_path, capsys):
 def test_status_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert "not a lotf run directory" in capsys.readouterr().err
+
+
+def test_quarantined_configurations_are_retried_once_the_cause_is_fixed(tmp_path, capsys):
+    """Every call fails (the oracle cannot write its counter); after the fix, `lotf retry`
+    labels them, the ledger keeps the failed attempts, and the campaign goes on."""
+    counter = tmp_path / "missing" / "calls.txt"
+    config = emt_campaign(tmp_path, str(counter), count=3)
+    workdir = tmp_path / "run"
+    assert main(["run", str(config), "--workdir", str(workdir)]) == 1
+    assert main(["run", str(config), "--workdir", str(workdir)]) == 1  # quarantine holds
+    counter.parent.mkdir()
+    capsys.readouterr()
+    assert main(["retry", str(workdir)]) == 0
+    assert "3 quarantined configuration(s) retried: 3 labelled, 0 quarantined again" in \
+        capsys.readouterr().out
+    assert main(["run", str(config), "--workdir", str(workdir)]) == 0
+    assert count_calls(str(counter)) == 3  # the retries; the bootstrap found them labelled
+    calls = json.loads(capsys.readouterr().out if main(["status", str(workdir), "--json"]) == 0
+                       else "{}")["oracle_calls"]
+    assert calls == {"ok": 3, "failed": 6, "quarantined": 0, "imported": 0, "total": 9}
