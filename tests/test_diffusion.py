@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase.units import kB
 
-from lotf.analysis.arrhenius import conductivity, fit_arrhenius
+from lotf.analysis.arrhenius import caveats, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import HE_FLOOR, HE_SLOPE, combine, tracer_diffusivity
 from lotf.analysis.msd import displacements, msd
 
@@ -119,3 +119,21 @@ def test_bad_input_is_refused():
         fit_arrhenius([500.0], [1e-6], [1e-7])
     with pytest.raises(ValueError, match="must be positive"):
         fit_arrhenius([500.0, 600.0], [1e-6, 0.0], [1e-7, 1e-7])
+
+
+def test_a_fit_that_means_little_says_why_and_a_good_one_says_nothing():
+    """Synthetic D with a known E_a: the demo's kind of fit (two temperatures, E_a below zero
+    within its error, 300 K far below 800-1000 K) is flagged on every count; a ladder from
+    720 K in 10 K steps with 5 % errors, extrapolated to 600 K, on none."""
+    demo = fit_arrhenius([1000.0, 800.0], [1.0e-5, 1.3e-5], [0.5e-5, 0.6e-5])
+    flags = caveats(demo, [1000.0, 800.0], 300.0)
+    assert demo.activation_energy < 0 and len(flags) == 4
+    assert [f.split(":")[0] for f in flags] == [
+        "only 2 temperatures", "negative activation energy",
+        "E_a is within 2 standard errors of zero", "300 K lies 8.3 fitted spans of 1/T beyond "
+        "the temperatures fitted (800-1000 K)"]
+    ladder = np.arange(720.0, 600.0, -10.0)
+    values = 2e-3 * np.exp(-0.35 / (kB * ladder))
+    good = fit_arrhenius(ladder, values, 0.05 * values)
+    assert good.activation_energy == pytest.approx(0.35) and caveats(good, ladder, 600.0) == []
+    assert len(caveats(good, ladder, 300.0)) == 1  # 300 K is still far below that ladder

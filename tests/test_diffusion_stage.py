@@ -58,6 +58,7 @@ def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_
     assert fit["activation_energy_se_ev"] == pytest.approx(refit.activation_energy_se)
     assert refit.activation_energy_se > 0
     assert result["extrapolated"]["conductivity_s_per_cm"] > 0
+    assert all(isinstance(flag, str) for flag in result["flags"])  # what it says, if anything
     # along one direction of an isotropic liquid: the same D within the combined errors
     normal = result["directions"]["normal"]
     # (3 sigma: a chance failure is 0.3 % per row on any path)

@@ -73,6 +73,36 @@ def fit_arrhenius(temperatures, diffusivities, sigmas) -> ArrheniusFit:
     return ArrheniusFit(float(energy), float(ln_prefactor), covariance, chi2)
 
 
+MIN_TEMPERATURES = 3  # fewer leave no degree of freedom to test the Arrhenius form
+SIGNIFICANCE = 2.0  # an E_a within this many standard errors of zero is not measured
+FAR = 1.0  # extrapolating 1/T beyond the fitted span by more than this many spans
+
+
+def caveats(fit: ArrheniusFit, temperatures, extrapolate_to: float | None = None) -> list[str]:
+    """Plain reasons why the fit's numbers mean little, to print beside them (empty: none)."""
+    temperatures = np.sort(np.asarray(temperatures, dtype=float))
+    found = []
+    if len(temperatures) < MIN_TEMPERATURES:
+        found.append(f"only {len(temperatures)} temperatures: nothing tests the Arrhenius form "
+                     f"(give at least {MIN_TEMPERATURES})")
+    if fit.activation_energy < 0:
+        found.append("negative activation energy: D does not fall on cooling here, so this is "
+                     "no activated diffusion")
+    if abs(fit.activation_energy) < SIGNIFICANCE * fit.activation_energy_se:
+        found.append(f"E_a is within {SIGNIFICANCE:g} standard errors of zero: not measured "
+                     "(longer runs, more temperatures or larger cells would narrow it)")
+    if extrapolate_to is not None:
+        x = 1.0 / (kB * temperatures)
+        target = 1.0 / (kB * extrapolate_to)
+        span = max(x.max() - x.min(), 1e-300)
+        beyond = max(target - x.max(), x.min() - target, 0.0) / span
+        if beyond > FAR:
+            found.append(f"{extrapolate_to:g} K lies {beyond:.1f} fitted spans of 1/T beyond "
+                         f"the temperatures fitted ({temperatures.min():g}-"
+                         f"{temperatures.max():g} K): the extrapolation assumes one mechanism")
+    return found
+
+
 def conductivity(diffusivity_cm2_s, sigma_cm2_s, carriers_per_a3: float, temperature: float,
                  charge: int = 1) -> tuple[float, float]:
     """Nernst-Einstein conductivity (S/cm) with Haven ratio 1: σ = n q² D / (k_B T)."""

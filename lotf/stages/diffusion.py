@@ -13,7 +13,7 @@ Writes `diffusion` in results.json and the figures diffusion-arrhenius.png and d
 import numpy as np
 from ase import Atoms
 
-from lotf.analysis.arrhenius import ArrheniusFit, conductivity, fit_arrhenius
+from lotf.analysis.arrhenius import ArrheniusFit, caveats, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.interface import interface_transport
 from lotf.analysis.msd import displacements, msd
@@ -96,7 +96,9 @@ def diffusion(ctx: Context) -> dict:
         result["interface"] = [{"temperature_k": t, **entry} for t, entry in transport.items()]
         _transport_figure(ctx, transport)
     result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
-    _arrhenius_figure(ctx, rows["total"], fit, spec.conductivity_at)
+    fitted = [r["temperature_k"] for r in rows["total"] if r["n_eff"] >= MIN_HOPS]
+    result["flags"] = caveats(fit, fitted, spec.conductivity_at)
+    _arrhenius_figure(ctx, rows["total"], fit, spec.conductivity_at, result["flags"])
     _msd_figure(ctx, curves)
     path = add_result(ctx.run, "diffusion", result)
     extrapolated = result["extrapolated"]
@@ -104,6 +106,8 @@ def diffusion(ctx: Context) -> dict:
                 "%s", fit.activation_energy, fit.activation_energy_se, spec.conductivity_at,
                 extrapolated["D_cm2_per_s"], extrapolated["conductivity_s_per_cm"],
                 extrapolated["conductivity_se_s_per_cm"], path)
+    for flag in result["flags"]:
+        logger.warning("diffusion: these numbers mean little: %s", flag)
     return {"activation_energy_ev": fit.activation_energy,
             "activation_energy_se_ev": fit.activation_energy_se}
 
@@ -194,8 +198,9 @@ def _extrapolation(fit: ArrheniusFit, carriers: float, temperature: float) -> di
 
 
 def _arrhenius_figure(ctx: Context, rows: list[dict], fit: ArrheniusFit,
-                      extrapolate_to: float) -> None:
-    """D against 1000/T with error bars, the weighted fit and its ±1 SE band down to T."""
+                      extrapolate_to: float, flags: list[str]) -> None:
+    """D against 1000/T with error bars, the weighted fit and its ±1 SE band down to T; the
+    fit's caveats, if any, written on it."""
     figure, axis = pyplot().subplots(figsize=(5, 4))
     measured = [r for r in rows if r["D_cm2_per_s"] > 0]
     axis.errorbar([1000.0 / r["temperature_k"] for r in measured],
@@ -210,6 +215,9 @@ def _arrhenius_figure(ctx: Context, rows: list[dict], fit: ArrheniusFit,
                       alpha=0.15, label="±1 SE (full covariance)")
     axis.set(yscale="log", xlabel="1000 / T (1/K)", ylabel="D (cm²/s)")
     axis.legend(fontsize=8)
+    if flags:
+        axis.set_title("means little: " + "; ".join(flag.split(":")[0] for flag in flags),
+                       fontsize=7, color="darkred", wrap=True)
     save_figure(ctx.run, "diffusion-arrhenius", figure)
 
 
