@@ -87,3 +87,27 @@ def test_amorphization_energy_in_mev():
     result = amorphization_energy(Estimate(-4.0, 0.002), -4.0367)
     assert result.value == pytest.approx(36.7)
     assert result.se == pytest.approx(2.0)
+
+
+def test_a_glass_outside_the_labelled_frames_is_flagged():
+    """Synthetic labels with a known range of energies and densities: a glass inside says
+    nothing, one below every labelled energy or off the densities says so, with the gap."""
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from lotf.analysis.coverage import Labelled, flags
+
+    frames = []
+    for scale, energy in ((1.00, -3.50), (1.02, -3.45), (1.04, -3.40)):
+        atoms = bulk("Cu", "fcc", a=3.6 * scale, cubic=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=4 * energy)
+        frames.append(atoms)
+    other = bulk("Ag", "fcc", a=4.1, cubic=True)
+    labelled = Labelled.of(frames, frames[1])
+    assert labelled.frames == 3 and labelled.energy_per_atom == (-3.50, -3.40)
+    inside = labelled.density[0] + 0.5 * (labelled.density[1] - labelled.density[0])
+    assert flags(labelled, -3.45, inside, "glass 0") == []
+    low = flags(labelled, -3.62, inside, "glass 0")
+    assert len(low) == 1 and "120 meV/atom below every one of the 3 labelled frames" in low[0]
+    assert "outside the labelled" in flags(labelled, -3.45, labelled.density[1] + 0.1, "g")[0]
+    assert "no labelled frame" in flags(Labelled.of(frames, other), -3.0, 9.0, "glass 1")[0]

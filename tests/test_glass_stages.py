@@ -45,6 +45,7 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
     assert history["time_ps"][-1] == pytest.approx(7.0)
     glass = results["melt_quench"]["replicas"][0]
     assert glass["production_temperature_k"] == pytest.approx(300, rel=0.35)
+    assert all(flag.startswith("glass 0") for flag in results["melt_quench"]["flags"])
     crystal_density = 4 * 63.546 * 1.66053906660 / 3.59**3
     assert 0.8 * crystal_density < glass["production_density_g_cm3"] < 1.02 * crystal_density
     # a dense metal: 12-14 neighbours to the first minimum; no GII without cation-anion bonds

@@ -9,9 +9,13 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses
 
+from lotf.analysis.coverage import Labelled
+from lotf.analysis.coverage import flags as coverage_flags
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
+from lotf.ledger import oracle_id
 from lotf.log import logger
+from lotf.oracle import fingerprint
 from lotf.protocols.runner import history, run_protocol, step_trajectories
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages import LABELS, register_stage
@@ -37,10 +41,18 @@ def melt_quench(ctx: Context) -> dict:
     result = {"replicas": rows, "density_g_cm3": float(densities.mean()),
               "density_spread_g_cm3": float(densities.std(ddof=1)) if len(rows) > 1 else 0.0,
               "schedule": [vars(step) for step in spec.steps()]}
+    labels = ctx.ledger.labelled(oracle_id(fingerprint(ctx.config.oracle.calculator,
+                                                       ctx.config.oracle.params)))
+    result["flags"] = [flag for index, (row, glass) in enumerate(zip(rows, glasses, strict=True))
+                       for flag in coverage_flags(
+                           Labelled.of(labels, glass), row["production_energy_ev_per_atom"],
+                           row["production_density_g_cm3"], f"glass {index}")]
     _history_figure(ctx, histories)
     add_result(ctx.run, "melt_quench", result)
     logger.info("melt-quench: %d glass(es) at %g K, density %.3f ± %.3f g/cm³", len(rows),
                 spec.temperature, result["density_g_cm3"], result["density_spread_g_cm3"])
+    for flag in result["flags"]:
+        logger.warning("melt-quench: %s", flag)
     return {"replicas": len(rows), "density_g_cm3": result["density_g_cm3"],
             "generation": ctx.run.latest_generation()}
 
