@@ -7,6 +7,7 @@ run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
 import argparse
 import errno
 import json
+import os
 import sqlite3
 import sys
 from importlib import resources
@@ -22,6 +23,7 @@ DISK_PROBLEMS = {  # errors of the machine's disks that the user can fix, not lo
     errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
 }
+WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")  # MPICH, Open MPI, PMIx
 SQLITE_PROBLEMS = {"disk is full": "the disk is full",
                    "readonly database": "the file system is read-only"}
 
@@ -92,6 +94,11 @@ def _disk_problem(what: str, problem: str) -> int:
 def _run(args: argparse.Namespace) -> int:
     from lotf.campaign import run_campaign
 
+    ranks = max(int(os.environ.get(name, "1") or 1) for name in WORLD_SIZE_VARIABLES)
+    if ranks > 1:  # every rank would run the whole campaign, and LAMMPS would wait on the others
+        raise UserError(f"lotf run was started on {ranks} MPI ranks, but a campaign runs as one "
+                        "process: start it without mpiexec/srun, and give md.ranks to run each "
+                        "MD on several ranks")
     run_campaign(args.config or demo_config(), args.workdir, args.verbose)
     return 0
 
