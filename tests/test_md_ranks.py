@@ -3,8 +3,11 @@ run's result read back whole, a failed run's error surfaced, and a campaign that
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +82,34 @@ def test_a_campaign_started_on_several_ranks_is_refused_at_once(tmp_path):
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 2 and all("started on 2 MPI ranks" in line for line in lines), lines
     assert count_calls(str(tmp_path / "calls.txt")) == 0
+
+
+def _kill_a_rank_once(stop: threading.Event) -> None:
+    """SIGKILL the first `lotf.md.ranks` process seen, as the unexplained kills here did."""
+    while not stop.is_set():
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if entry.name.isdigit() and b"lotf.md.ranks" in command and b"mpiexec" not in command:
+                time.sleep(0.3)
+                os.kill(int(entry.name), signal.SIGKILL)
+                return
+        time.sleep(0.02)
+
+
+def test_ranks_killed_from_outside_are_run_again(narrow, tmp_path, caplog):
+    """MD is deterministic: the run again gives the one-rank result."""
+    settings = MDSettings("nvt", (300.0, 300.0), 6000, thermo_every=50, break_threshold=1e9)
+    one = run_md(narrow, lattice(), settings)
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_a_rank_once, args=(stop,))
+    killer.start()
+    try:
+        two = run_md(narrow, lattice(), MDSettings(**{**vars(settings), "ranks": 2}))
+    finally:
+        stop.set()
+        killer.join()
+    assert "a rank was killed from outside" in caplog.text
+    assert two.steps == one.steps and np.abs(two.final.positions - one.final.positions).max() < 1e-6
