@@ -162,9 +162,14 @@ def set_restart(ctx: Context, progress: dict, phase: str, walker: int, atoms: At
     write_structures(path, [atoms])
     progress.setdefault("restarts", {}).setdefault(phase, {})[str(walker)] = \
         str(path.relative_to(ctx.run.path))
-    older = sorted(folder.glob(f"walker-{walker}.segment-*.extxyz"), key=os.path.getmtime)
-    for stale in older[:-RESTARTS_KEPT]:
+    for stale in _restart_files(folder, walker)[RESTARTS_KEPT:]:
         stale.unlink()
+
+
+def _restart_files(folder: Path, walker: int) -> list[Path]:
+    """A walker's restart points in a phase's folder, newest first."""
+    return sorted(folder.glob(f"walker-{walker}.segment-*.extxyz"), key=os.path.getmtime,
+                  reverse=True)
 
 
 def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> Atoms:
@@ -177,9 +182,7 @@ def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> 
         if relative is None:
             continue
         path = ctx.run.path / relative
-        older = sorted(path.parent.glob(f"walker-{walker}.segment-*.extxyz"),
-                       key=os.path.getmtime, reverse=True)
-        for candidate in [path] + [p for p in older if p != path]:
+        for candidate in [path] + [p for p in _restart_files(path.parent, walker) if p != path]:
             try:
                 return read_structures(candidate)[-1]
             except Exception as error:  # damaged: an older point is the best left
@@ -190,11 +193,16 @@ def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> 
 
 
 # --- generations -------------------------------------------------------------------------------
+def committed_generations(progress: dict) -> list[int]:
+    """The generations whose training state.json records, in order (a generation directory
+    without that record is an interrupted training, redone before use)."""
+    return sorted(int(generation) for generation, facts in progress["generations"].items()
+                  if "trained_on" in facts)
+
+
 def committed_generation(progress: dict) -> int | None:
-    """The newest generation whose training state.json records (a generation directory without
-    that record is an interrupted training, redone before use)."""
-    return max((int(generation) for generation, facts in progress["generations"].items()
-                if "trained_on" in facts), default=None)
+    """The newest committed generation, or None before the first."""
+    return max(committed_generations(progress), default=None)
 
 
 def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int, Potential]:
@@ -272,8 +280,7 @@ def load_generation(ctx: Context, generation: int) -> Potential:
 def repair_generations(ctx: Context) -> list[int]:
     """Retrain every committed generation whose files cannot be loaded; their numbers."""
     repaired = []
-    for generation in sorted(int(g) for g, facts in learning_progress(ctx)["generations"].items()
-                             if "trained_on" in facts):
+    for generation in committed_generations(learning_progress(ctx)):
         try:
             load(ctx.run.generation_dir(generation))
         except Exception:  # damaged: load_generation says so and retrains it

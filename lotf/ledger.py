@@ -93,13 +93,15 @@ class Ledger:
         data = {"oracle": json.loads(json.dumps(oracle, default=str))}
         if error is not None:
             data["error"] = error
+        earlier = {}
         if key in self._ids:  # a retry: the attempts before a requeue stay on record
-            history = self._db.get(id=self._ids[key]).data.get("history")
-            if history:
-                data["history"] = history
+            previous = self._db.get(id=self._ids[key])
+            if "history" in previous.data:
+                data["history"] = previous.data["history"]
+                earlier["earlier_attempts"] = previous.earlier_attempts
         self._ids[key] = self._db.write(
             stored, id=self._ids.get(key), data=data, key=key, status=status, attempts=attempts,
-            wall_time=float(wall_time), source=source, oracle_id=oracle_id,
+            wall_time=float(wall_time), source=source, oracle_id=oracle_id, **earlier,
         )
         checkpoint("write")
 
@@ -141,16 +143,17 @@ class Ledger:
         data = dict(row.data)
         data["history"] = [*data.get("history", []), {
             "status": row.status, "attempts": row.attempts, "error": data.pop("error", None)}]
-        self._db.update(row.id, status=FAILED, attempts=0, data=data)
+        self._db.update(row.id, status=FAILED, attempts=0, data=data,
+                        earlier_attempts=row.get("earlier_attempts", 0) + row.attempts)
         checkpoint("write")
 
     def call_counts(self) -> dict[str, int]:
         """Oracle calls made: `ok` and `failed` calls, their `total`, `quarantined` structures,
         and `imported` labels (rows with no call: attempts 0)."""
         counts = {"ok": 0, "failed": 0, "quarantined": 0, "imported": 0}
-        for row in self._db.select():
+        for row in self._db.select(include_data=False):
             # the calls a configuration failed before it was put back in play
-            counts["failed"] += sum(entry["attempts"] for entry in row.data.get("history", []))
+            counts["failed"] += row.get("earlier_attempts", 0)
             if row.attempts == 0:  # imported, or put back in play and not asked since
                 counts["imported"] += row.status == OK
                 continue

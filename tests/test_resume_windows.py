@@ -21,6 +21,7 @@ from pathlib import Path
 import ase.db
 import pytest
 
+from lotf.learn import committed_generation
 from lotf.ledger import Ledger
 
 from conftest import emt_campaign
@@ -38,8 +39,7 @@ GLASS = {**LEARNING, "melt_quench": {"melt_temperature": 2600, "melt": "0.5 ps",
 
 def _generation(workdir: Path) -> int | None:
     learn = json.loads((workdir / "state.json").read_text()).get("learn", {})
-    trained = [int(g) for g, facts in learn.get("generations", {}).items() if "trained_on" in facts]
-    return max(trained, default=None)
+    return committed_generation({"generations": {}, **learn})
 
 
 def _chunks(workdir: Path) -> int:
