@@ -84,15 +84,28 @@ def test_a_campaign_started_on_several_ranks_is_refused_at_once(tmp_path):
     assert count_calls(str(tmp_path / "calls.txt")) == 0
 
 
+def _descends_from_us(pid: int) -> bool:
+    """Whether `pid` is a descendant of this test process (not another run's rank)."""
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid == os.getpid():
+            return True
+    return False
+
+
 def _kill_a_rank_once(stop: threading.Event) -> None:
-    """SIGKILL the first `lotf.md.ranks` process seen, as the unexplained kills here did."""
+    """SIGKILL the first of our `lotf.md.ranks` processes seen, as the unexplained kills did."""
     while not stop.is_set():
         for entry in Path("/proc").iterdir():
             try:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if entry.name.isdigit() and b"lotf.md.ranks" in command and b"mpiexec" not in command:
+            if entry.name.isdigit() and b"lotf.md.ranks" in command and \
+                    b"mpiexec" not in command and _descends_from_us(int(entry.name)):
                 time.sleep(0.3)
                 os.kill(int(entry.name), signal.SIGKILL)
                 return
