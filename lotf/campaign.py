@@ -13,6 +13,7 @@ from lotf.labelling import label
 from lotf.learn import repair_generations
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
+from lotf.oracle.preflight import preflight
 from lotf.stages import STAGES
 from lotf.store import RunDir, atomic_write
 
@@ -45,6 +46,8 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
         repair_generations(context)
         state = run.read_state()
         state["base_dir"] = str(base_dir)
+        if any(state["stages"].get(n, {}).get("status") != "done" for n in config.stages):
+            preflight(config.oracle, config.system.species)
         for name in config.stages:
             if state["stages"].get(name, {}).get("status") == "done":
                 logger.info("stage %s: already done", name)
@@ -96,6 +99,7 @@ def retry_quarantined(path: Path) -> dict[str, int]:
     with run.locked():
         configure(run.log_file, verbose=False)
         config = load_config(run.config, base_dir=_stored_base(run))
+        preflight(config.oracle, config.system.species)
         ledger = Ledger(run.ledger_file)
         by_source: dict[str, list] = {}
         for key, atoms, source in ledger.quarantined():

@@ -113,8 +113,10 @@ def _status(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from lotf.config import load_config
+    from lotf.oracle.preflight import preflight
 
     config = load_config(args.config)
+    preflight(config.oracle, config.system.species)
     print(f"{args.config}: valid campaign '{config.name}' (stages: {', '.join(config.stages)})")
     return 0
 

@@ -105,6 +105,11 @@ class Oracle(Strict):
     timeout: WallSeconds = Field(3600.0, le=30 * 86400.0, description="wall time allowed per call")
     max_attempts: PositiveInt = Field(2, le=100,
                                       description="tries before a configuration is quarantined")
+    ranks: PositiveInt = Field(1, le=100_000, description="MPI ranks per call (workers x ranks "
+                               "is what a node runs)")
+    launcher: str | None = Field(None, min_length=1, description="how ranks are started, with "
+                                 "{ranks}: e.g. 'mpiexec -n {ranks}', 'srun -n {ranks}' "
+                                 "(default: the code's own)")
 
     @field_validator("calculator")
     @classmethod
@@ -113,6 +118,25 @@ class Oracle(Strict):
 
         check_available(name)
         return name
+
+    @field_validator("launcher")
+    @classmethod
+    def _launcher(cls, launcher: str | None) -> str | None:
+        if launcher is not None:
+            try:
+                launcher.format(ranks=1)
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"the launcher may name only {{ranks}} ({error})") from None
+        return launcher
+
+    @model_validator(mode="after")
+    def _parallel(self) -> "Oracle":
+        from lotf.oracle.calculators import SERIAL, resolve
+
+        if self.ranks > 1 and resolve(self.calculator).mpi == SERIAL:
+            raise ValueError(f"calculator '{self.calculator}' runs on one process: ranks must "
+                             "be 1 (threads_per_worker gives it more cores)")
+        return self
 
 
 class Weights(Strict):

@@ -6,8 +6,12 @@ never the campaign; the pool then starts a fresh worker.
 """
 
 import ctypes
+import json
 import os
+import pickle
+import shlex
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -16,14 +20,16 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
-from lotf.oracle.calculators import make_calculator
+from lotf.oracle.calculators import PYTHON, Code, make_calculator, resolve
+
+RANK_TASK, RANK_OUTCOME = "call.pickle", "outcome.pickle"  # a call on ranks: in, rank 0's out
 
 
 @dataclass
 class CallTask:
-    """What to label, with which calculator, where, and which attempt this is."""
+    """What to label, with which calculator on how many ranks, where, and which attempt this is."""
 
     key: str
     atoms: Atoms
@@ -31,6 +37,8 @@ class CallTask:
     params: dict
     workdir: Path
     attempt: int
+    ranks: int = 1
+    launcher: str | None = None
 
 
 @dataclass
@@ -48,14 +56,26 @@ class CallOutcome:
         return self.error is None
 
 
-class NonFiniteResult(RuntimeError):
-    """The calculator returned NaN or infinity."""
+class UntrustedResult(RuntimeError):
+    """The calculator returned, but its result is not a label: not converged, missing, not finite."""
+
+
+_KEPT: dict[str, Calculator] = {}  # this worker's reusable calculators, by their settings
 
 
 def compute(task: CallTask) -> CallOutcome:
-    """Energy, forces and (for fully periodic cells) stress; raise if any is not finite."""
+    """The labels of one call, here or (for a Python code on several ranks) under the launcher."""
+    code = resolve(task.calculator)
+    if task.ranks > 1 and code.mpi == PYTHON:
+        return _on_ranks(task, code)
+    return label_with(_calculator(task, code), task, code)
+
+
+def label_with(calc: Calculator, task: CallTask, code: Code) -> CallOutcome:
+    """Energy, forces and (for periodic cells) stress, accepted only if the code says it
+    converged and every value is present and finite; otherwise UntrustedResult."""
     atoms = task.atoms.copy()
-    atoms.calc = make_calculator(task.calculator, task.params)
+    atoms.calc = calc
     energy = float(atoms.get_potential_energy())
     forces = np.asarray(atoms.get_forces(), dtype=float)
     stress = None
@@ -63,11 +83,55 @@ def compute(task: CallTask) -> CallOutcome:
         try:
             stress = np.asarray(atoms.get_stress(voigt=True), dtype=float)
         except PropertyNotImplementedError:
-            stress = None
+            raise UntrustedResult(f"calculator '{task.calculator}' gives no stress for a "
+                                  "periodic cell") from None
+    reason = code.unconverged(calc, task.workdir)
+    if reason:
+        raise UntrustedResult(reason)
     for name, value in (("energy", energy), ("forces", forces), ("stress", stress)):
         if value is not None and not np.all(np.isfinite(value)):
-            raise NonFiniteResult(f"the calculator returned a non-finite {name}")
+            raise UntrustedResult(f"the calculator returned a non-finite {name}")
+    if forces.shape != (len(atoms), 3):
+        raise UntrustedResult(f"the calculator returned forces of shape {forces.shape} for "
+                              f"{len(atoms)} atoms")
     return CallOutcome(energy, forces, stress)
+
+
+def _calculator(task: CallTask, code: Code) -> Calculator:
+    """A new calculator, or this worker's kept one for the same settings, reset (code.reusable)."""
+    if not code.reusable:
+        return make_calculator(task.calculator, task.params, task.ranks, task.launcher)
+    settings = json.dumps([task.calculator, task.params, task.ranks, task.launcher],
+                          sort_keys=True, default=str)
+    if settings not in _KEPT:
+        _KEPT[settings] = make_calculator(task.calculator, task.params, task.ranks,
+                                          task.launcher)
+    calc = _KEPT[settings]
+    calc.reset()
+    return calc
+
+
+def _on_ranks(task: CallTask, code: Code) -> CallOutcome:
+    """Run the call under the launcher on `task.ranks` ranks of this Python; rank 0's outcome.
+
+    The ranks stay in this worker's process group, so the pool's kill on timeout ends them too.
+    """
+    request, reply = task.workdir / RANK_TASK, task.workdir / RANK_OUTCOME
+    reply.unlink(missing_ok=True)
+    with open(request, "wb") as handle:
+        pickle.dump(task, handle)
+    here = str(Path(sys.executable).parent)  # this environment's mpiexec is the one its MPI needs
+    environment = {**os.environ, **code.rank_environment,
+                   "PATH": here + os.pathsep + os.environ.get("PATH", "")}
+    launcher = (task.launcher or code.launcher).format(ranks=task.ranks)
+    command = [*shlex.split(launcher), sys.executable, "-m", "lotf.oracle.ranks_call",
+               str(task.workdir)]
+    finished = subprocess.run(command, env=environment, cwd=task.workdir, check=False)
+    if not reply.is_file():
+        raise RuntimeError(f"the call on {task.ranks} ranks ('{launcher}') exited with code "
+                           f"{finished.returncode} without a result; see oracle.out")
+    with open(reply, "rb") as handle:
+        return pickle.load(handle)
 
 
 def worker_main(connection, threads: int) -> None:
