@@ -35,6 +35,9 @@ def prepare(config_path: Path, workdir: Path | None) -> tuple[Campaign, RunDir, 
 def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool = False) -> RunDir:
     """Run (or resume) every stage the campaign lists, recording each in the state file."""
     config, run, base_dir = prepare(config_path, workdir)
+    stages = run.read_state()["stages"]  # the oracle is checked before the run directory is made
+    if any(stages.get(name, {}).get("status") != "done" for name in config.stages):
+        preflight(config.oracle, config.system.species)
     with run.locked():
         configure(run.log_file, verbose)
         findings = repair(run)
@@ -46,8 +49,6 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
         repair_generations(context)
         state = run.read_state()
         state["base_dir"] = str(base_dir)
-        if any(state["stages"].get(n, {}).get("status") != "done" for n in config.stages):
-            preflight(config.oracle, config.system.species)
         for name in config.stages:
             if state["stages"].get(name, {}).get("status") == "done":
                 logger.info("stage %s: already done", name)

@@ -38,3 +38,18 @@ class CountingEMT(EMT):
 def count_calls(counter) -> int:
     """How many calls a CountingEMT with this counter file has made."""
     return len(open(counter).read().split()) if os.path.exists(counter) else 0
+
+
+class BuildCountingEMT(CountingEMT):
+    """CountingEMT that also appends a line to `counter + '.built'` each time it is constructed."""
+
+    def __init__(self, counter: str, delay: float = 0.0, **kwargs):
+        super().__init__(counter, delay, **kwargs)
+        with open(counter + ".built", "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+
+
+class NoStressEMT(EMT):
+    """EMT that says it cannot give a stress (as some molecular codes cannot)."""
+
+    implemented_properties = ["energy", "forces"]

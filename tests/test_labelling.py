@@ -102,6 +102,33 @@ def test_failed_call_is_retried_on_the_next_batch(tmp_path, counter):
     assert (entry.status, entry.attempts, count_calls(counter)) == (OK, 2, 2)
 
 
+def test_a_worker_builds_its_calculator_once_and_labels_as_a_fresh_one(tmp_path, counter):
+    from ase.calculators.emt import EMT
+
+    structures = cu_cells(6)
+    ledger = Ledger(tmp_path / "ledger.db")
+    oracle = _oracle(counter, calculator="oracles:BuildCountingEMT", workers=1)
+    label(structures, ledger, oracle, tmp_path / "calls", "test")
+    assert count_calls(counter) == 6 and count_calls(counter + ".built") == 1
+    key = fingerprint(oracle.calculator, oracle.params)
+    for atoms in structures:  # reset between calls: nothing of one call reaches the next
+        stored = ledger.get(content_key(atoms, key)).atoms
+        atoms.calc = EMT()
+        assert stored.get_potential_energy() == atoms.get_potential_energy()
+        assert (stored.get_forces() == atoms.get_forces()).all()
+
+
+def test_a_periodic_label_without_stress_is_a_failed_call(tmp_path):
+    atoms = cu_cells(1)[0]
+    ledger = Ledger(tmp_path / "ledger.db")
+    oracle = Oracle(calculator="oracles:NoStressEMT", max_attempts=1)
+    report = label([atoms], ledger, oracle, tmp_path / "calls", "test")
+    entry = ledger.get(content_key(atoms, fingerprint(oracle.calculator, {})))
+    assert report.quarantined == 1 and "gives no stress for a periodic cell" in entry.error
+    atoms.pbc = False  # a molecule needs none
+    assert label([atoms], ledger, oracle, tmp_path / "calls", "test").labelled == 1
+
+
 def _rows_now(path) -> int:
     """Rows in a ledger another process is writing (0 while it cannot be read whole: SQLite
     may be locked, or ASE may meet a row being written)."""

@@ -176,7 +176,10 @@ def _redirect_output(path: Path) -> None:
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies, so a killed campaign leaves no orphans."""
+    """Ask Linux to kill this process when its parent dies, so a killed campaign leaves no
+    orphans, and to adopt its orphaned descendants (an MPI launcher's ranks that left our process
+    group), so the pool finds them all below this worker when it kills it."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+from pathlib import Path
 
 from lotf.oracle.call import CallOutcome, CallTask, worker_main
 
@@ -125,9 +126,31 @@ class OraclePool:
 
 
 def _kill(process: multiprocessing.Process) -> None:
-    """Kill a worker's whole process group (its calculator may have started MPI ranks)."""
+    """Kill a worker with every process below it: its process group and its descendants, which
+    an MPI launcher may have put in groups of their own (Open MPI's ranks)."""
     if process.is_alive() and process.pid is not None:
+        for _ in range(2):  # the second pass catches what forked during the first
+            for pid in _descendants(process.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         process.kill()  # in case it was killed before it made its own group
     process.join(5)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from the parent ids in /proc (empty where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
