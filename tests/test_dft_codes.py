@@ -25,7 +25,7 @@ from lotf.oracle import fingerprint
 from lotf.oracle.preflight import preflight
 
 SPECIES = ["Li", "P", "S"]
-CP2K_LAUNCHER = "mpirun --allow-run-as-root -n {ranks}"  # Debian's CP2K is Open MPI's
+OPEN_MPI = "mpirun --allow-run-as-root -n {ranks}"  # Debian's CP2K and QE are Open MPI's
 SMALL_GPAW = {"mode": {"name": "pw", "ecut": 300.0}}
 
 
@@ -49,12 +49,15 @@ def li3ps4() -> Atoms:
     return atoms
 
 
-def label_once(tmp_path: Path, name: str, **oracle) -> tuple[Ledger, str, object]:
-    """Label the cell through lotf.labelling in a ledger of its own; (ledger, key, entry)."""
+def label_once(tmp_path: Path, name: str, atoms: Atoms | None = None,
+               **oracle) -> tuple[Ledger, str, object]:
+    """Label the cell (default li3ps4()) through lotf.labelling in a ledger of its own;
+    (ledger, key, entry)."""
+    atoms = li3ps4() if atoms is None else atoms
     settings = Oracle.model_validate({"workers": 1, "max_attempts": 1, **oracle})
     ledger = Ledger(tmp_path / f"{name}.db")
-    label([li3ps4()], ledger, settings, tmp_path / f"{name}-calls", "test")
-    key = content_key(li3ps4(), fingerprint(settings.calculator, settings.params))
+    label([atoms], ledger, settings, tmp_path / f"{name}-calls", "test")
+    key = content_key(atoms, fingerprint(settings.calculator, settings.params))
     return ledger, key, ledger.get(key)
 
 
@@ -122,7 +125,7 @@ def cp2k():
 def test_cp2k_gives_one_label_on_one_and_two_ranks(tmp_path, cp2k):
     one, key_one, entry_one = label_once(tmp_path, "one", calculator="cp2k")
     two, key_two, entry_two = label_once(tmp_path, "two", calculator="cp2k", ranks=2,
-                                         launcher=CP2K_LAUNCHER)
+                                         launcher=OPEN_MPI)
     assert key_one == key_two
     assert entry_one.status == entry_two.status == OK, (entry_one.error, entry_two.error)
     first, second = entry_one.atoms, entry_two.atoms
@@ -141,9 +144,53 @@ def test_cp2k_unconverged_scf_is_a_failed_call_never_trained_on(tmp_path, cp2k):
 
 def test_cp2k_timeout_kills_every_rank(tmp_path, cp2k):
     ledger, key, entry = label_once(tmp_path, "slow", calculator="cp2k", ranks=2, timeout="2 s",
-                                    launcher=CP2K_LAUNCHER, params={"cutoff": 2000.0})
+                                    launcher=OPEN_MPI, params={"cutoff": 2000.0})
     assert entry.status == QUARANTINED and "timed out" in entry.error
     assert survivors(tmp_path) == []
+
+
+QE_PSEUDO = Path("/usr/share/espresso/pseudo")  # Debian's: no P or S, so a Li-B-O cell
+QE_PARAMS = {"pseudo_dir": str(QE_PSEUDO),
+             "pseudopotentials": {"Li": "Li.pbesol-s-kjpaw_psl.0.2.1.UPF",
+                                  "B": "B.pbe-n-kjpaw_psl.1.0.0.UPF", "O": "O.pbe-kjpaw.UPF"},
+             "input_data": {"system": {"ecutwfc": 25, "ecutrho": 200, "input_dft": "pbe"}}}
+
+
+def libo2() -> Atoms:
+    """LiBO2 in a 4.5 Å cube: one BO2 unit and a Li (4 atoms)."""
+    return Atoms("LiBO2", positions=[[0.5, 0.5, 0.5], [2.6, 2.4, 2.5], [3.9, 2.5, 2.6],
+                                     [1.4, 2.6, 2.4]], cell=[4.5, 4.5, 4.5], pbc=True)
+
+
+@pytest.fixture
+def espresso():
+    needs("pw.x")
+    needs("mpirun")
+    if not (QE_PSEUDO / QE_PARAMS["pseudopotentials"]["B"]).is_file():
+        pytest.skip("Debian's QE pseudopotentials are not installed")
+
+
+def test_espresso_gives_one_label_on_one_and_two_ranks(tmp_path, espresso):
+    one, key_one, entry_one = label_once(tmp_path, "one", libo2(), calculator="espresso",
+                                         params=QE_PARAMS)
+    two, key_two, entry_two = label_once(tmp_path, "two", libo2(), calculator="espresso",
+                                         params=QE_PARAMS, ranks=2, launcher=OPEN_MPI)
+    assert key_one == key_two
+    assert entry_one.status == entry_two.status == OK, (entry_one.error, entry_two.error)
+    first, second = entry_one.atoms, entry_two.atoms
+    assert abs(first.get_potential_energy() - second.get_potential_energy()) < 1e-4
+    assert abs(first.get_forces() - second.get_forces()).max() < 5e-3
+    assert abs(first.get_stress()).max() > 0  # tstress is on
+
+
+def test_espresso_unconverged_scf_is_a_failed_call(tmp_path, espresso):
+    params = {**QE_PARAMS, "input_data": {**QE_PARAMS["input_data"],
+                                          "electrons": {"electron_maxstep": 2}}}
+    ledger, key, entry = label_once(tmp_path, "short", libo2(), calculator="espresso",
+                                    params=params)
+    assert entry.status == QUARANTINED
+    assert "did not converge within electron_maxstep=2" in entry.error
+    assert ledger.labelled() == []
 
 
 ASE_VASP_DATA = Path(importlib.util.find_spec("ase").origin).parent / "test/testdata/vasp"

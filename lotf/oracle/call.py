@@ -76,7 +76,14 @@ def label_with(calc: Calculator, task: CallTask, code: Code) -> CallOutcome:
     converged and every value is present and finite; otherwise UntrustedResult."""
     atoms = task.atoms.copy()
     atoms.calc = calc
-    energy = float(atoms.get_potential_energy())
+    try:
+        energy = float(atoms.get_potential_energy())
+    except Exception as error:  # a code that stops on an unconverged SCF (pw.x) says why
+        reason = code.unconverged(calc, task.workdir)
+        if reason:
+            raise UntrustedResult(f"{reason}; the calculator raised {type(error).__name__}") \
+                from error
+        raise
     forces = np.asarray(atoms.get_forces(), dtype=float)
     stress = None
     if atoms.pbc.all():
@@ -98,16 +105,17 @@ def label_with(calc: Calculator, task: CallTask, code: Code) -> CallOutcome:
 
 
 def _calculator(task: CallTask, code: Code) -> Calculator:
-    """A new calculator, or this worker's kept one for the same settings, reset (code.reusable)."""
-    if not code.reusable:
-        return make_calculator(task.calculator, task.params, task.ranks, task.launcher)
+    """A new calculator, or this worker's kept one for the same settings, reset (code.reusable;
+    a calculator without ASE's `reset` is never kept)."""
     settings = json.dumps([task.calculator, task.params, task.ranks, task.launcher],
                           sort_keys=True, default=str)
-    if settings not in _KEPT:
-        _KEPT[settings] = make_calculator(task.calculator, task.params, task.ranks,
-                                          task.launcher)
-    calc = _KEPT[settings]
-    calc.reset()
+    if settings in _KEPT:
+        calc = _KEPT[settings]
+        calc.reset()
+        return calc
+    calc = make_calculator(task.calculator, task.params, task.ranks, task.launcher)
+    if code.reusable and callable(getattr(calc, "reset", None)):
+        _KEPT[settings] = calc
     return calc
 
 
