@@ -3,6 +3,7 @@
 Every problem becomes a `UserError` of one line: ``file:line: key.path: what is wrong``.
 """
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -95,6 +96,26 @@ class System(Strict):
         return self
 
 
+class ParslSettings(Strict):
+    """Where Parsl runs the oracle calls (`oracle.executor: parsl`): this machine, or Slurm jobs."""
+
+    provider: Literal["local", "slurm"] = "local"
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    nodes_per_block: PositiveInt = Field(1, le=100_000, description="nodes per Slurm job")
+    max_blocks: PositiveInt = Field(1, le=100_000, description="Slurm jobs at once")
+    walltime: WallSeconds = Field(3600.0, le=30 * 86400.0, description="of each Slurm job")
+    exclusive: bool = Field(False, description="ask Slurm for whole nodes")
+    scheduler_options: str | None = Field(None, description="extra '#SBATCH ...' lines")
+    worker_init: str | None = Field(None, description="shell lines each job runs first "
+                                    "(module load ...); lotf puts its Python on PATH itself")
+    address: str | None = Field(None, description="the campaign's address the jobs connect "
+                                "to (default: Parsl's choice among this host's addresses)")
+    lost_after: WallSeconds = Field(60.0, ge=2.0, le=86400.0, description="a job silent this "
+                                    "long has lost its calls, which are retried")
+
+
 class Oracle(Strict):
     """The reference calculator: a short name or 'module:Class', its keyword parameters, and limits."""
 
@@ -110,6 +131,10 @@ class Oracle(Strict):
     launcher: str | None = Field(None, min_length=1, description="how ranks are started, with "
                                  "{ranks}: e.g. 'mpiexec -n {ranks}', 'srun -n {ranks}' "
                                  "(default: the code's own)")
+    executor: Literal["local", "parsl"] = Field(
+        "local", description="local: worker processes of the campaign; parsl: Parsl apps, on "
+        "this machine or as Slurm jobs (`parsl:`)")
+    parsl: ParslSettings = ParslSettings()
 
     @field_validator("calculator")
     @classmethod
@@ -128,6 +153,13 @@ class Oracle(Strict):
             except (KeyError, IndexError, ValueError) as error:
                 raise ValueError(f"the launcher may name only {{ranks}} ({error})") from None
         return launcher
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, executor: str) -> str:
+        if executor == "parsl" and importlib.util.find_spec("parsl") is None:
+            raise ValueError("the parsl executor needs Parsl: pip install parsl")
+        return executor
 
     @model_validator(mode="after")
     def _parallel(self) -> "Oracle":

@@ -13,7 +13,7 @@ from lotf.config import Oracle
 from lotf.faults import checkpoint
 from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key, oracle_id
 from lotf.log import logger, track
-from lotf.oracle import CallTask, OraclePool, fingerprint, parameters
+from lotf.oracle import CallTask, Pool, fingerprint, open_pool, parameters
 
 
 @dataclass
@@ -45,14 +45,14 @@ class LabelReport:
 
 
 def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Path,
-          source: str, pool: OraclePool | None = None) -> LabelReport:
+          source: str, pool: Pool | None = None) -> LabelReport:
     """Label what the ledger lacks; return counts. Results are read back with `ledger.get`.
 
     A caller labelling one structure at a time (an oracle MD) passes its own `pool`, so the
     workers and their imported calculators live across calls; otherwise one is made here.
     """
     if pool is None:
-        with OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker) as own:
+        with open_pool(oracle, calls_dir) as own:
             return label(structures, ledger, oracle, calls_dir, source, own)
     settings = {"calculator": oracle.calculator,
                 "params": parameters(oracle.calculator, oracle.params)}

@@ -2,14 +2,16 @@
 
 from lotf.oracle.calculators import check_available, fingerprint, make_calculator, parameters
 from lotf.oracle.call import CallOutcome, CallTask
-from lotf.oracle.pool import OraclePool
+from lotf.oracle.pool import OraclePool, Pool, open_pool
 
 __all__ = [
     "CallOutcome",
     "CallTask",
     "OraclePool",
+    "Pool",
     "check_available",
     "fingerprint",
     "make_calculator",
+    "open_pool",
     "parameters",
 ]

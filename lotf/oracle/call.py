@@ -145,7 +145,7 @@ def _on_ranks(task: CallTask, code: Code) -> CallOutcome:
 def worker_main(connection, threads: int) -> None:
     """Entry point of a worker: receive tasks, send outcomes, until told to stop (None)."""
     os.setpgrp()  # the pool kills our whole group (e.g. an mpirun we started) on timeout
-    _die_with_parent()
+    die_with_parent()
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)
     while True:
@@ -183,7 +183,7 @@ def _redirect_output(path: Path) -> None:
     os.close(fd)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies, so a killed campaign leaves no
     orphans, and to adopt its orphaned descendants (an MPI launcher's ranks that left our process
     group), so the pool finds them all below this worker when it kills it."""

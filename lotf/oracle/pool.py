@@ -16,8 +16,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from lotf.oracle.call import CallOutcome, CallTask, worker_main
+
+if TYPE_CHECKING:
+    from lotf.config import Oracle
+
+
+class Pool(Protocol):
+    """What labelling needs of an executor: submit calls, get outcomes as they finish."""
+
+    def submit(self, task: CallTask) -> None: ...
+
+    def completed(self) -> Iterator[tuple[CallTask, CallOutcome]]: ...
+
+    def shutdown(self) -> None: ...
+
+    def __enter__(self) -> "Pool": ...
+
+    def __exit__(self, *exc) -> None: ...
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["numpy", "ase", "lotf.oracle.call"])
@@ -125,18 +143,34 @@ class OraclePool:
         self._workers.remove(worker)
 
 
+def open_pool(oracle: "Oracle", calls_dir: Path) -> Pool:
+    """The pool `oracle.executor` names: this campaign's worker processes, or Parsl's apps."""
+    if oracle.executor == "parsl":
+        from lotf.oracle.parsl_pool import ParslPool
+
+        return ParslPool(oracle, calls_dir)
+    return OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker)
+
+
 def _kill(process: multiprocessing.Process) -> None:
     """Kill a worker with every process below it: its process group and its descendants, which
     an MPI launcher may have put in groups of their own (Open MPI's ranks)."""
     if process.is_alive() and process.pid is not None:
-        for _ in range(2):  # the second pass catches what forked during the first
-            for pid in _descendants(process.pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_tree(process.pid)
         process.kill()  # in case it was killed before it made its own group
     process.join(5)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL `pid`'s descendants, its process group and itself."""
+    for _ in range(2):  # the second pass catches what forked during the first
+        for below in _descendants(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(below, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _descendants(pid: int) -> list[int]:

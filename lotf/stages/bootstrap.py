@@ -20,7 +20,7 @@ from lotf.errors import StageFailed, UserError
 from lotf.labelling import LabelReport, label
 from lotf.ledger import MD_STEP, OK, content_key
 from lotf.log import logger, track
-from lotf.oracle import OraclePool, fingerprint
+from lotf.oracle import Pool, fingerprint, open_pool
 from lotf.registry import registrar
 from lotf.stages import register_stage
 from lotf.store import read_structures, write_structures
@@ -90,7 +90,7 @@ class _LedgerCalculator(Calculator):
 
     implemented_properties = ["energy", "forces", "stress"]
 
-    def __init__(self, ctx: Context, pool: OraclePool):
+    def __init__(self, ctx: Context, pool: Pool):
         super().__init__()
         self.ctx, self.pool = ctx, pool
         self.source, self.step = MD_STEP, 0
@@ -120,7 +120,7 @@ def oracle_md(ctx: Context) -> dict:
                 "kept every %.0f fs after %.0f fs", ctx.config.oracle.calculator,
                 spec.temperature, spec.length, len(initial), spec.every, spec.discard)
     oracle = ctx.config.oracle
-    with OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker) as pool:
+    with open_pool(oracle, ctx.run.oracle_calls) as pool:
         calculator = _LedgerCalculator(ctx, pool)
         for index, start in enumerate(initial):
             kept += _trajectory(start, index, spec, calculator, ctx.config.seed)
