@@ -131,6 +131,9 @@ class Oracle(Strict):
     launcher: str | None = Field(None, min_length=1, description="how ranks are started, with "
                                  "{ranks}: e.g. 'mpiexec -n {ranks}', 'srun -n {ranks}' "
                                  "(default: the code's own)")
+    reuse_calculator: bool | None = Field(
+        None, description="keep one calculator per worker for calls with the same settings, "
+        "reset between calls (default: the code's own choice)")
     executor: Literal["local", "parsl"] = Field(
         "local", description="local: worker processes of the campaign; parsl: Parsl apps, on "
         "this machine or as Slurm jobs (`parsl:`)")

@@ -74,7 +74,7 @@ def label(structures: list[Atoms], ledger: Ledger, oracle: Oracle, calls_dir: Pa
     def submit(key: str, atoms: Atoms, attempt: int) -> None:
         workdir = calls_dir / key[:16] / f"attempt-{attempt}"
         pool.submit(CallTask(key, atoms, oracle.calculator, oracle.params, workdir, attempt,
-                             oracle.ranks, oracle.launcher))
+                             oracle.ranks, oracle.launcher, oracle.reuse_calculator))
 
     for key, (atoms, attempt) in todo.items():
         submit(key, atoms, attempt)

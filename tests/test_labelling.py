@@ -116,6 +116,10 @@ def test_a_worker_builds_its_calculator_once_and_labels_as_a_fresh_one(tmp_path,
         atoms.calc = EMT()
         assert stored.get_potential_energy() == atoms.get_potential_energy()
         assert (stored.get_forces() == atoms.get_forces()).all()
+    fresh = _oracle(counter, calculator="oracles:BuildCountingEMT", workers=1,
+                    reuse_calculator=False, params={"counter": counter, "delay": 0.0})
+    label(cu_cells(3, seed=1), ledger, fresh, tmp_path / "calls", "test")
+    assert count_calls(counter) == 9 and count_calls(counter + ".built") == 1 + 3
 
 
 def test_a_periodic_label_without_stress_is_a_failed_call(tmp_path):

@@ -39,6 +39,7 @@ class CallTask:
     attempt: int
     ranks: int = 1
     launcher: str | None = None
+    reuse: bool | None = None  # keep the calculator for the next call (None: the code decides)
 
 
 @dataclass
@@ -105,8 +106,8 @@ def label_with(calc: Calculator, task: CallTask, code: Code) -> CallOutcome:
 
 
 def _calculator(task: CallTask, code: Code) -> Calculator:
-    """A new calculator, or this worker's kept one for the same settings, reset (code.reusable;
-    a calculator without ASE's `reset` is never kept)."""
+    """A new calculator, or this worker's kept one for the same settings, reset (task.reuse,
+    else code.reusable; a calculator without ASE's `reset` is never kept)."""
     settings = json.dumps([task.calculator, task.params, task.ranks, task.launcher],
                           sort_keys=True, default=str)
     if settings in _KEPT:
@@ -114,7 +115,8 @@ def _calculator(task: CallTask, code: Code) -> Calculator:
         calc.reset()
         return calc
     calc = make_calculator(task.calculator, task.params, task.ranks, task.launcher)
-    if code.reusable and callable(getattr(calc, "reset", None)):
+    reuse = code.reusable if task.reuse is None else task.reuse
+    if reuse and callable(getattr(calc, "reset", None)):
         _KEPT[settings] = calc
     return calc
 
