@@ -300,3 +300,12 @@ def test_a_campaign_that_cannot_reach_its_oracle_stops_before_any_call(tmp_path,
         "lotf: error: oracle.calculator 'vasp': VASP needs its PAW potentials: set VASP_PP_PATH "
         "to the folder that holds potpaw_PBE/ (it is unset)"]
     assert not (tmp_path / "run" / "oracle").exists()
+
+
+def test_cp2k_preflight_finds_a_missing_program_or_basis(cp2k):
+    preflight(Oracle(calculator="cp2k"), SPECIES)  # Debian's CP2K has DZVP-MOLOPT-SR-GTH for all
+    with pytest.raises(UserError, match="has no TZV2PX-MOLOPT-GTH basis for Li"):
+        preflight(Oracle(calculator="cp2k", params={"basis_set": "TZV2PX-MOLOPT-GTH"}), SPECIES)
+    with pytest.raises(UserError, match="program 'cp2k_nowhere' is not on PATH"):
+        preflight(Oracle(calculator="cp2k", params={"command": "mpirun -n 2 cp2k_nowhere"}),
+                  SPECIES)
