@@ -160,3 +160,36 @@ def _wait_for(job: str, timeout: float) -> tuple[str, int]:
         time.sleep(2)
     subprocess.run(["scancel", job])
     return f"still {state} after {timeout:g} s", restarts
+
+
+def test_sigterm_stops_a_parsl_campaign_at_once_and_it_resumes(tmp_path, counter, env_with_tests):
+    config = with_executor(emt_campaign(tmp_path, counter, count=8, delay=2.0), provider="local")
+    command = [sys.executable, "-m", "lotf", "run", str(config), "--workdir", str(tmp_path / "run")]
+    process = subprocess.Popen(command, env=env_with_tests, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while count_calls(counter) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    start = time.monotonic()
+    process.send_signal(15)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - start < 10
+    assert _parsl_processes(tmp_path) == []
+    done = run_campaign(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr
+    assert len(Ledger(tmp_path / "run" / "ledger.db").labelled()) == 8
+
+
+def _parsl_processes(folder: Path) -> list[str]:
+    """Command lines of Parsl's worker pools and lotf's call processes still running here."""
+    time.sleep(1)
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(folder) in command:  # Parsl's worker pool names its log folder in the run
+            found.append(command)
+    return found

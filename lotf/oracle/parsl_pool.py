@@ -58,9 +58,9 @@ class ParslPool:
                 yield task, outcome
 
     def shutdown(self) -> None:
-        """Forget unfinished calls (they stay unlabelled for a resume); Parsl stops at exit."""
-        for future in self._running:
-            future.cancel()
+        """Forget unfinished calls (they stay unlabelled for a resume). Parsl cannot cancel a
+        running app; its jobs, and the calls in them, stop when the kernel is cleaned up at
+        exit (a call's process dies with its worker)."""
         self._running.clear()
 
 
