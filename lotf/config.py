@@ -4,6 +4,7 @@ Every problem becomes a `UserError` of one line: ``file:line: key.path: what is 
 """
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -96,6 +97,14 @@ class System(Strict):
         return self
 
 
+def available_cores() -> int:
+    """The cores this process may use: a Slurm job's CPUs per task, else its CPU affinity."""
+    for variable in ("SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE"):
+        if os.environ.get(variable, "").isdigit():
+            return int(os.environ[variable])
+    return len(os.sched_getaffinity(0))
+
+
 class ParslSettings(Strict):
     """Where Parsl runs the oracle calls (`oracle.executor: parsl`): this machine, or Slurm jobs."""
 
@@ -121,7 +130,9 @@ class Oracle(Strict):
 
     calculator: str = "tblite"
     params: dict[str, Any] = Field(default_factory=dict)
-    workers: PositiveInt = Field(1, le=4096)
+    workers: PositiveInt = Field(1, le=4096, description="calls at once; 'auto': the cores this "
+                                 "process may use (a Slurm job's SLURM_CPUS_PER_TASK) divided by "
+                                 "threads_per_worker x ranks")
     threads_per_worker: PositiveInt = Field(1, le=1024)
     timeout: WallSeconds = Field(3600.0, le=30 * 86400.0, description="wall time allowed per call")
     max_attempts: PositiveInt = Field(2, le=100,
@@ -138,6 +149,20 @@ class Oracle(Strict):
         "local", description="local: worker processes of the campaign; parsl: Parsl apps, on "
         "this machine or as Slurm jobs (`parsl:`)")
     parsl: ParslSettings = ParslSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_workers(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("workers") != "auto":
+            return data
+        if (data.get("parsl") or {}).get("provider") == "slurm" and data.get("executor") == "parsl":
+            raise ValueError("workers: auto counts this node's cores; with Parsl's Slurm jobs "
+                             "give the calls per node of those jobs")
+        try:
+            per_call = int(data.get("threads_per_worker", 1)) * int(data.get("ranks", 1))
+        except (TypeError, ValueError):
+            return data  # the fields' own checks will name what is wrong
+        return {**data, "workers": max(1, available_cores() // max(1, per_call))}
 
     @field_validator("calculator")
     @classmethod

@@ -1,5 +1,6 @@
 """The campaign file: every class of mistake gives exit 2 and one line naming key and YAML line."""
 
+import os
 import subprocess
 import sys
 
@@ -149,3 +150,17 @@ def test_demo_config_is_valid():
     assert config.stages == ["bootstrap", "learn", "validate", "melt_quench", "structure",
                              "energetics", "diffusion"]
     assert config.active_learning.converge_after == pytest.approx(20_000.0)  # fs: the 20 ps target
+
+
+def test_auto_workers_take_the_cores_slurm_gave_the_job(monkeypatch):
+    from lotf.config import Oracle
+
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")
+    assert Oracle.model_validate({"workers": "auto", "threads_per_worker": 4}).workers == 4
+    assert Oracle.model_validate({"workers": "auto", "threads_per_worker": 3}).workers == 5
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    monkeypatch.delenv("SLURM_CPUS_ON_NODE", raising=False)
+    assert Oracle.model_validate({"workers": "auto"}).workers == len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="with Parsl's Slurm jobs give the calls per node"):
+        Oracle.model_validate({"workers": "auto", "executor": "parsl",
+                               "parsl": {"provider": "slurm"}})
