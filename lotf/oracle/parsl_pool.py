@@ -71,14 +71,24 @@ def _app(oracle: Oracle, run_dir: Path):
     if key not in _KERNEL:
         import parsl
 
-        for kernel, _ in _KERNEL.values():  # settings changed within one process: start over
-            kernel.cleanup()
-        _KERNEL.clear()
+        _stop_kernel()  # settings changed within one process: start over
         kernel = parsl.load(_config(oracle, run_dir))
-        atexit.register(kernel.cleanup)
         _KERNEL[key] = (kernel, parsl.python_app(run_detached, executors=[LABEL],
                                                  data_flow_kernel=kernel))
     return _KERNEL[key][1]
+
+
+@atexit.register
+def _stop_kernel() -> None:
+    """Clean up this process's Parsl kernel: its jobs are cancelled, its workers stop."""
+    if not _KERNEL:
+        return
+    import parsl
+
+    for kernel, _ in _KERNEL.values():
+        kernel.cleanup()
+        parsl.clear()
+    _KERNEL.clear()
 
 
 def _config(oracle: Oracle, run_dir: Path):
