@@ -7,7 +7,6 @@ run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
 import argparse
 import errno
 import json
-import os
 import sqlite3
 import sys
 from importlib import resources
@@ -23,7 +22,6 @@ DISK_PROBLEMS = {  # errors of the machine's disks that the user can fix, not lo
     errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
 }
-WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")  # MPICH, Open MPI, PMIx
 SQLITE_PROBLEMS = {"disk is full": "the disk is full",
                    "readonly database": "the file system is read-only"}
 
@@ -58,9 +56,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
+    """Entry point; returns the exit code. Under MPI the controller ends the job's other ranks
+    as it exits (`lotf.md.groups`)."""
+    from lotf.md import groups
+
     args = _parser().parse_args(argv)
     interrupts.install()
+    code = 1  # an unexpected error's, as Python's own
+    try:
+        code = _main(args)
+        return code
+    finally:
+        if groups.active() is not None:
+            groups.active().finish(code)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return _COMMANDS[args.command](args)
     except UserError as error:
@@ -92,14 +103,13 @@ def _disk_problem(what: str, problem: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from lotf.campaign import run_campaign
+    from lotf.campaign import prepare, run_campaign
+    from lotf.md import groups
 
-    ranks = max(int(os.environ.get(name, "1") or 1) for name in WORLD_SIZE_VARIABLES)
-    if ranks > 1:  # every rank would run the whole campaign, and LAMMPS would wait on the others
-        raise UserError(f"lotf run was started on {ranks} MPI ranks, but a campaign runs as one "
-                        "process: start it without mpiexec/srun, and give md.ranks to run each "
-                        "MD on several ranks")
-    run_campaign(args.config or demo_config(), args.workdir, args.verbose)
+    config = args.config or demo_config()
+    # under mpiexec/srun: rank 0 goes on as the campaign, the others serve its MD and exit
+    groups.join(lambda: prepare(config, args.workdir)[0].md.ranks)
+    run_campaign(config, args.workdir, args.verbose)
     return 0
 
 

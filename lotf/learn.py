@@ -31,7 +31,8 @@ from lotf.faults import checkpoint
 from lotf.labelling import label
 from lotf.ledger import NOT_FOR_TRAINING, content_key, oracle_id
 from lotf.log import logger
-from lotf.md.run import MDResult, MDSettings, run_md
+from lotf.md.groups import MDJob
+from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md_many
 from lotf.oracle import fingerprint
 from lotf.potential import Potential, create, load
 from lotf.store import read_structures, write_structures
@@ -77,35 +78,59 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
                               "converging (active_learning.max_iterations)")
         _check_stuck(phase, progress)
         generation, potential = current_generation(ctx, phase, progress)
-        walker = int(np.argmin(clean))
-        start = _restart(ctx, phases[: index + 1], walker, progress)
-        steps = max(1, round(min(phase.length, converge_fs - clean[walker]) / phase.timestep))
-        segment = progress["segments"]
-        logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%.1f ps without a "
-                    "break)", phase.name, generation, segment,
-                    f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
+        # the walkers with the least clean time go next: one at a time, or one per MPI group
+        order = [w for w in np.argsort(clean, kind="stable") if clean[w] < converge_fs - 1e-6]
+        jobs, segments = [], []
+        for offset, walker in enumerate(order[:concurrent_runs()]):
+            start = _restart(ctx, phases[: index + 1], walker, progress)
+            steps = max(1, round(min(phase.length, converge_fs - clean[walker]) / phase.timestep))
+            segment = progress["segments"] + offset
+            logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%.1f ps without a "
+                        "break)", phase.name, generation, segment,
+                        f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
+            settings = md_settings(config, phase, steps, progress, generation, segment)
+            logger.debug("  velocity seed %d (new velocities only if the start has none)",
+                         settings.seed)
+            jobs.append(MDJob(start, settings, _trajectory(ctx, phase, generation, segment,
+                                                           walker)))
+            segments.append((int(walker), segment))
         clock = time.perf_counter()
-        settings = md_settings(config, phase, steps, progress, generation)
-        logger.debug("  velocity seed %d (new velocities only if the start has none)",
-                     settings.seed)
-        result = run_md(potential, start, settings,
-                        trajectory=_trajectory(ctx, phase, generation, segment, walker))
-        checkpoint("segment")
-        progress["segments"] = segment + 1
-        logger.info("  %d steps in %.1f s, max grade %.3g%s", result.steps,
-                    time.perf_counter() - clock, result.max_grade, break_description(result))
-        if result.restart is not None:
-            set_restart(ctx, progress, phase.name, walker, result.restart, segment)
-        if not result.halted:
+        results = run_md_many(potential, jobs)
+        breaks = []
+        for (walker, segment), job, result in zip(segments, jobs, results, strict=True):
+            checkpoint("segment")
+            progress["segments"] = segment + 1
+            logger.info("  %s%d steps in %.1f s, max grade %.3g%s",
+                        f"walker {walker}: " if len(jobs) > 1 else "", result.steps,
+                        time.perf_counter() - clock, result.max_grade, break_description(result))
+            if result.restart is not None:
+                set_restart(ctx, progress, phase.name, walker, result.restart, segment)
+            if result.halted:
+                breaks.append(result)
+                continue
             clean[walker] += result.steps * phase.timestep
             progress.update(walker_fs_without_break=clean, md_fs_without_break=min(clean))
             _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
-                    last_seed=settings.seed)
+                    last_seed=job.settings.seed)
             save_progress(ctx, progress)
-            continue
-        clean = [0.0] * walkers
-        progress["walker_fs_without_break"] = clean
-        handle_break(ctx, phase, generation, potential, result, progress)
+        if breaks:
+            clean = [0.0] * walkers
+            progress["walker_fs_without_break"] = clean
+            handle_break(ctx, phase, generation, potential, _together(breaks), progress)
+
+
+def _together(breaks: list[MDResult]) -> MDResult:
+    """The breaks of walkers that ran at once, as one: every candidate, the first's break."""
+    if len(breaks) == 1:
+        return breaks[0]
+    first = breaks[0]
+    return MDResult(steps=sum(result.steps for result in breaks), halted=True,
+                    break_step=first.break_step,
+                    max_grade=max(result.max_grade for result in breaks),
+                    candidates=[atoms for result in breaks for atoms in result.candidates],
+                    restart=first.restart,
+                    off_volume=next((r.off_volume for r in breaks if r.off_volume is not None),
+                                    None))
 
 
 def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
@@ -373,10 +398,10 @@ def _volume_range(config: Campaign, phase: Phase, progress: dict,
 
 
 def md_settings(config: Campaign, phase: Phase, steps: int, progress: dict,
-                generation: int) -> MDSettings:
-    """The next MD run of a phase on a generation: its thermostat, the campaign's thresholds, a
-    seed per segment, and in NPT the volumes the generation's data cover."""
-    segment = progress["segments"]
+                generation: int, segment: int | None = None) -> MDSettings:
+    """An MD run of a phase on a generation: its thermostat, the campaign's thresholds, a
+    seed per segment (default: the next), and in NPT the volumes the generation's data cover."""
+    segment = progress["segments"] if segment is None else segment
     temperature = phase.temperature if isinstance(phase.temperature, tuple) else \
         (phase.temperature, phase.temperature)
     return MDSettings(

@@ -4,8 +4,6 @@ run's result read back whole, a failed run's error surfaced, and a campaign that
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,11 +14,10 @@ from test_md import emt_cu, fitted, lattice
 
 from lotf.config import load_config
 from lotf.errors import UserError
-from lotf.md.ranks import RanksFailed, mpiexec
+from lotf.md.ranks import RanksFailed
 from lotf.md.run import MDSettings, run_md
 
 from conftest import emt_campaign
-from oracles import count_calls
 from test_learn import LEARN, _run, _status
 
 
@@ -68,20 +65,6 @@ def test_a_campaign_learns_with_md_on_two_ranks(tmp_path):
     status = _status(tmp_path / "run", env)
     assert status["converged"] is True and status["breaks"] >= 1
     assert json.loads((tmp_path / "run" / "results.json").read_text())["validation"]["frames"] == 12
-
-
-def test_a_campaign_started_on_several_ranks_is_refused_at_once(tmp_path):
-    """`mpiexec -n 2 lotf run` hung: each rank ran the campaign, one found the directory
-    locked and left, LAMMPS on the other waited for it for ever. Now every rank says why."""
-    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=2)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    done = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "lotf", "run", str(config),
-                           "--workdir", str(tmp_path / "run")], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 2, done.stdout + done.stderr
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    assert len(lines) == 2 and all("started on 2 MPI ranks" in line for line in lines), lines
-    assert count_calls(str(tmp_path / "calls.txt")) == 0
 
 
 def _descends_from_us(pid: int) -> bool:

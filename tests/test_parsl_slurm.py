@@ -5,8 +5,6 @@ The Slurm tests need a running cluster (drivers/ci/start-slurm.sh starts a singl
 without it they skip with the reason, unless LOTF_SLURM=1 (CI sets it): then they fail.
 """
 
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from slurm import slurm, wait_for
 
 from lotf.config import Oracle
 from lotf.labelling import label
@@ -25,21 +24,6 @@ from oracles import count_calls
 
 ROOT = Path(__file__).parent.parent
 pytest.importorskip("parsl", reason="the parsl executor needs Parsl (pip install parsl)")
-
-
-def slurm() -> None:
-    """Skip (or fail under LOTF_SLURM=1) unless a Slurm cluster answers here."""
-    reason = None
-    if shutil.which("sbatch") is None:
-        reason = "Slurm is not installed (no sbatch)"
-    else:
-        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-        if states.returncode or not {"idle", "mixed", "allocated"} & set(states.stdout.split()):
-            reason = f"no Slurm node is up ({(states.stderr or states.stdout).strip()})"
-    if reason:
-        if os.environ.get("LOTF_SLURM") == "1":
-            pytest.fail(f"LOTF_SLURM=1 but {reason}")
-        pytest.skip(reason)
 
 
 def run_campaign(config: Path, workdir: Path, env: dict) -> subprocess.CompletedProcess:
@@ -128,7 +112,7 @@ def test_the_batch_script_requeued_at_its_time_limit_ends_with_the_uninterrupted
          f"--output={output}", "--export=ALL", str(ROOT / "drivers" / "slurm.sbatch")],
         env=environment, capture_output=True, text=True, check=True, cwd=tmp_path)
     job = submitted.stdout.strip().split(";")[0]
-    state, restarts = _wait_for(job, timeout=600)
+    state, restarts = wait_for(job, timeout=600)
     log = output.read_text() if output.is_file() else ""
     assert state == "COMPLETED", log
     assert restarts >= 1 and "requeueing job" in log, log
@@ -141,25 +125,6 @@ def test_the_batch_script_requeued_at_its_time_limit_ends_with_the_uninterrupted
     assert labels(tmp_path / "job") == labels(tmp_path / "uninterrupted")
     ledger = Ledger(tmp_path / "job" / "ledger.db")
     assert len(ledger) == len(ledger.labelled()) == 20  # every configuration once, all ok
-
-
-def _wait_for(job: str, timeout: float) -> tuple[str, int]:
-    """Poll Slurm until the job has ended (not requeued); its final state and restart count.
-    Slurm holds a requeued job for two minutes (Reason=BeginTime); the test lets it start at
-    once, as a scheduler with free nodes would after that wait."""
-    deadline = time.monotonic() + timeout
-    state, restarts = "UNKNOWN", 0
-    while time.monotonic() < deadline:
-        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
-        fields = dict(item.split("=", 1) for item in shown.stdout.split() if "=" in item)
-        state, restarts = fields.get("JobState", state), int(fields.get("Restarts", restarts))
-        if state in {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"}:
-            return state, restarts
-        if state == "PENDING" and fields.get("Reason") == "BeginTime":
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"])
-        time.sleep(2)
-    subprocess.run(["scancel", job])
-    return f"still {state} after {timeout:g} s", restarts
 
 
 def test_sigterm_stops_a_parsl_campaign_at_once_and_it_resumes(tmp_path, counter, env_with_tests):

