@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+REQUEUE_SETTLE = 5.0  # seconds a requeued job is left held before the test releases it
 
 def slurm() -> None:
     """Skip (or fail under LOTF_SLURM=1) unless a Slurm cluster answers here."""
@@ -28,7 +29,7 @@ def wait_for(job: str, timeout: float) -> tuple[str, int]:
     Slurm holds a requeued job for two minutes (Reason=BeginTime); the test lets it start at
     once, as a scheduler with free nodes would after that wait."""
     deadline = time.monotonic() + timeout
-    state, restarts = "UNKNOWN", 0
+    state, restarts, held_since = "UNKNOWN", 0, None
     while time.monotonic() < deadline:
         shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
         fields = dict(item.split("=", 1) for item in shown.stdout.split() if "=" in item)
@@ -36,7 +37,12 @@ def wait_for(job: str, timeout: float) -> tuple[str, int]:
         if state in {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"}:
             return state, restarts
         if state == "PENDING" and fields.get("Reason") == "BeginTime":
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"])
+            # not at once: a job started while its last run's batch step still ends is killed
+            # ("Job credential revoked")
+            held_since = held_since or time.monotonic()
+            if time.monotonic() - held_since > REQUEUE_SETTLE:
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"])
+                held_since = None
         time.sleep(2)
     subprocess.run(["scancel", job])
     return f"still {state} after {timeout:g} s", restarts

@@ -6,15 +6,18 @@ runs, runs each in LAMMPS on its own communicator (the cell split over its ranks
 `pair_style mtp`) and its first rank sends the MDResult back. Nothing starts per run, and up
 to one run per group goes on at a time, so the walkers of a phase explore concurrently.
 
-Only the controller reacts to SIGINT and SIGTERM: it stops the campaign as it would alone, and
-if a group is still busy when it exits, it aborts the job (every computed result is already
-on disk). The potential travels as its saved files, so the groups need no shared disk but for
-the trajectories and logs they write into the run directory.
+SIGINT and SIGTERM, which mpiexec and srun pass to every rank, stop the controller as they
+would stop a campaign alone, and stop each group's MD at the same step on all its ranks; the
+controller then tells every group to stop, or, if a group does not answer within STOP_GRACE
+seconds, aborts the job (nothing a group holds is committed, so nothing is lost).
+
+The potential travels as its saved files, so the groups need no shared disk but for the
+trajectories and logs they write into the run directory.
 """
 
+import contextlib
 import hashlib
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -37,6 +40,8 @@ TASK, RESULT, STOP = 1, 2, 3  # message tags
 POLL_SECONDS = 0.005  # how often a waiting rank looks for a message (a blocking wait would
 # hold off the controller's signal handler, and keep an idle rank spinning in MPI's progress loop)
 EXIT_INTERRUPTED, EXIT_USER_ERROR = 130, 2
+STOP_GRACE = 10.0  # seconds an interrupted controller waits for its groups to stop their MD
+INTERRUPTED = "interrupted"  # a group's answer when a signal stopped its run
 
 _active: "Groups | None" = None
 
@@ -173,6 +178,8 @@ class Groups:
             if self._running.get(group) != serial:
                 continue  # a second rank's word on a run already answered
             del self._running[group]
+            if outcome == INTERRUPTED:  # the job is being stopped: so is the campaign
+                raise KeyboardInterrupt
             if isinstance(outcome, str):
                 from lotf.md.ranks import RanksFailed
 
@@ -214,30 +221,54 @@ class Groups:
         return self._packed[1], self._packed[2]
 
     def finish(self, code: int) -> None:
-        """End the job's other ranks: told to stop if idle, else aborted with `code` (a
-        campaign stopped mid-run leaves nothing of value in a group's memory)."""
+        """End the job's other ranks: once every group is idle, told to stop. Groups still in
+        MD (the campaign was interrupted) get STOP_GRACE seconds to answer, as they do when the
+        signal reached them too; else the job is aborted with `code` (nothing a group holds
+        is committed, so nothing is lost)."""
         global _active
         _active = None
+        deadline = time.monotonic() + STOP_GRACE
+        while self._running and time.monotonic() < deadline:
+            with contextlib.suppress(KeyboardInterrupt):  # a second signal: keep waiting
+                if self._answered():
+                    continue
+                time.sleep(POLL_SECONDS)
         if self._running:
             sys.stderr.flush()
             self.world.Abort(code or EXIT_INTERRUPTED)
         for rank in range(1, self.world.Get_size()):
             self.world.send(None, dest=rank, tag=STOP)
 
+    def _answered(self) -> bool:
+        """Take one waiting answer, if any, and free its group; whether there was one."""
+        from mpi4py import MPI
+
+        status = MPI.Status()
+        if not self.world.Iprobe(source=MPI.ANY_SOURCE, tag=RESULT, status=status):
+            return False
+        serial, _ = self.world.recv(source=status.Get_source(), tag=RESULT)
+        group = (status.Get_source() - 1) // self.md_ranks
+        if self._running.get(group) == serial:
+            del self._running[group]
+        return True
+
 
 def _serve(world, group) -> None:
-    """A group rank's loop: run each MD job sent, until STOP. Signals are the controller's."""
+    """A group rank's loop: run each MD job sent, until STOP. SIGINT and SIGTERM (which
+    mpiexec and srun pass to every rank) stop a run at the same step on all of the group's
+    ranks, and the group answers "interrupted"; only the controller decides to stop the job."""
     from mpi4py import MPI
 
     from lotf.md.run import run_session
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
     held: dict[str, tuple[Potential, tempfile.TemporaryDirectory]] = {}
     status = MPI.Status()
     while True:
-        while not world.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
-            time.sleep(POLL_SECONDS)
+        try:
+            while not world.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
+                time.sleep(POLL_SECONDS)
+        except KeyboardInterrupt:  # idle: the controller, signalled too, says what comes next
+            continue
         message = world.recv(source=0, tag=status.Get_tag())
         if status.Get_tag() == STOP:
             return
@@ -248,6 +279,8 @@ def _serve(world, group) -> None:
             result = run_session(held[digest][0], job.atoms, job.settings, job.trajectory,
                                  job.log_file, comm=group)
             outcome = result if group.Get_rank() == 0 else None
+        except KeyboardInterrupt:
+            outcome = INTERRUPTED if group.Get_rank() == 0 else None
         except Exception as error:
             outcome = f"{type(error).__name__}: {error}"
         if outcome is not None:

@@ -75,6 +75,12 @@ class MDResult:
     thermo: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def _max():
+    from mpi4py import MPI  # only runs given an mpi4py communicator have one
+
+    return MPI.MAX
+
+
 class CallbackError(RuntimeError):
     """The potential raised inside the LAMMPS callback; the run was stopped."""
 
@@ -140,6 +146,7 @@ class _Session:
         self.species = potential.species
         coupling = choose(settings.coupling, potential)  # before LAMMPS: a UserError leaks nothing
         self.lmp = open_lammps(log_file, comm)
+        self.comm = comm
         self.coupling = coupling(potential, self.lmp)
         self.ranks = int(self.lmp.extract_setting("world_size"))
         self.rank = int(self.lmp.extract_setting("world_rank"))  # only rank 0 writes files
@@ -212,8 +219,16 @@ class _Session:
         ])
 
     # --- every step --------------------------------------------------------------------------
+    def _stop_requested(self) -> bool:
+        """Whether SIGINT or SIGTERM came, on any rank of the run: every rank then stops at the
+        same step (a rank that stopped alone would leave the others waiting in LAMMPS)."""
+        requested = interrupts.requested()
+        if self.comm is not None and self.ranks > 1:
+            requested = bool(self.comm.allreduce(int(requested), op=_max()))
+        return requested
+
     def _callback(self, caller, step, nlocal, tags, x, forces) -> None:
-        if interrupts.requested():  # stop at this step; run() raises KeyboardInterrupt
+        if self._stop_requested():  # stop at this step; run() raises KeyboardInterrupt
             self.lmp.fix_external_set_vector(FIX, 3, 1.0)
         try:
             if int(self.lmp.extract_variable("atoms")) != len(self.numbers):  # lost: flew away
@@ -318,7 +333,7 @@ class _Session:
                 if self.error is not None:
                     raise CallbackError(f"the potential failed at step {done}: {self.error}") \
                         from self.error
-                if self.break_step is not None or interrupts.requested():
+                if self.break_step is not None or self._stop_requested():
                     break
         self._finish_trajectory()
         return MDResult(
