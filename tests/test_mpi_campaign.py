@@ -137,9 +137,10 @@ def test_a_launcher_that_gives_each_rank_its_own_world_is_refused(tmp_path, coun
     assert count_calls(counter) == 0
 
 
+@pytest.mark.parametrize("md_ranks", [1, 2])  # two groups of one rank, one group of two
 def test_sigterm_while_groups_run_md_stops_the_job_and_it_resumes(tmp_path, counter,
-                                                                 env_with_tests):
-    config = mpi_campaign(tmp_path, counter)
+                                                                 env_with_tests, md_ranks):
+    config = mpi_campaign(tmp_path, counter, ranks=md_ranks)
     long = yaml.safe_load(config.read_text())  # segments of 20 ps: SIGTERM comes during MD
     long["md"]["phases"] = long["md"]["phases"][:1]
     long["md"]["phases"][0]["length"] = "20 ps"
