@@ -73,3 +73,22 @@ def emt_campaign(tmp_path: Path, counter: str, *, delay: float = 0.0, count: int
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def processes_naming(folder: Path) -> list[str]:
+    """Command lines of other processes still running that name `folder` (a run's ranks,
+    Parsl's worker pools and lotf's call processes do), once they have had a second to end."""
+    import os
+    import time
+
+    time.sleep(1)
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(folder) in command and proc.name != str(os.getpid()):
+            found.append(command)
+    return found
+

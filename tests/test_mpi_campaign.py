@@ -2,7 +2,6 @@
 ranks with the walkers at once, every label exactly once, launchers that cannot work refused in
 one line, SIGTERM while MD runs, and the MPI batch script requeued at its time limit."""
 
-import os
 import pickle
 import shutil
 import signal
@@ -21,7 +20,7 @@ from lotf.ledger import Ledger
 from lotf.md.ranks import mpiexec
 from lotf.md.run import MDSettings, run_md
 
-from conftest import emt_campaign
+from conftest import emt_campaign, processes_naming
 from oracles import count_calls
 from test_learn import LEARN, _status
 
@@ -161,26 +160,12 @@ def test_sigterm_while_groups_run_md_stops_the_job_and_it_resumes(tmp_path, coun
     assert time.monotonic() - start < 10
     assert "interrupted; run the same command again to resume" in output
     assert "MPI_Abort" not in output  # the groups stopped their MD and were told to stop
-    assert _processes_of(tmp_path) == []
+    assert processes_naming(tmp_path) == []
     done = launch(3, config, tmp_path / "run", env_with_tests)
     output, _ = done.communicate(timeout=600)
     assert done.returncode == 0, output[-3000:]
     assert _status(tmp_path / "run", env_with_tests)["converged"] is True
     assert_exactly_once(tmp_path / "run", counter)
-
-
-def _processes_of(folder: Path) -> list[str]:
-    """Command lines still running that name `folder` (the job's ranks do)."""
-    time.sleep(1)
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(folder) in command and str(os.getpid()) != proc.name:
-            found.append(command)
-    return found
 
 
 def test_the_mpi_batch_script_stopped_as_at_its_time_limit_is_requeued_and_converges(

@@ -19,7 +19,7 @@ from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import Ledger
 
-from conftest import cu_cells, emt_campaign
+from conftest import cu_cells, emt_campaign, processes_naming
 from oracles import count_calls
 
 ROOT = Path(__file__).parent.parent
@@ -140,21 +140,7 @@ def test_sigterm_stops_a_parsl_campaign_at_once_and_it_resumes(tmp_path, counter
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert time.monotonic() - start < 10
-    assert _parsl_processes(tmp_path) == []
+    assert processes_naming(tmp_path) == []
     done = run_campaign(config, tmp_path / "run", env_with_tests)
     assert done.returncode == 0, done.stderr
     assert len(Ledger(tmp_path / "run" / "ledger.db").labelled()) == 8
-
-
-def _parsl_processes(folder: Path) -> list[str]:
-    """Command lines of Parsl's worker pools and lotf's call processes still running here."""
-    time.sleep(1)
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(folder) in command:  # Parsl's worker pool names its log folder in the run
-            found.append(command)
-    return found
