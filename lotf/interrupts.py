@@ -46,3 +46,11 @@ def deferred() -> Iterator[None]:
 def requested() -> bool:
     """Whether SIGINT or SIGTERM arrived inside the current `deferred()` block."""
     return _requested is not None
+
+
+def take() -> bool:
+    """Whether a signal was recorded, forgetting it: for a process that defers signals for
+    its whole life (an MPI group rank) and has acted on one."""
+    global _requested
+    came, _requested = _requested is not None, None
+    return came

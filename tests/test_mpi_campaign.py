@@ -61,6 +61,15 @@ def assert_exactly_once(workdir: Path, counter: str) -> None:
     assert count_calls(counter) == len(ledger) == len(ledger.labelled())
 
 
+def assert_once_but_lost_in_flight(workdir: Path, counter: str, workers: int = 2) -> None:
+    """Every label once, but for calls a stop killed before they answered (at most one per
+    oracle worker; asked again on resume): a SIGTERM can come just as a quick break's labels
+    are asked."""
+    ledger = Ledger(workdir / "ledger.db")
+    assert len(ledger) == len(ledger.labelled())
+    assert len(ledger) <= count_calls(counter) <= len(ledger) + workers
+
+
 def test_walkers_explore_at_once_on_groups_of_the_job(tmp_path, counter, env_with_tests):
     config = mpi_campaign(tmp_path, counter)
     done = launch(3, config, tmp_path / "run", env_with_tests)
@@ -153,19 +162,17 @@ def test_sigterm_while_groups_run_md_stops_the_job_and_it_resumes(tmp_path, coun
         time.sleep(0.1)
     time.sleep(0.5)
     assert process.poll() is None and "10000 steps" in log.read_text()
-    start = time.monotonic()
     process.send_signal(signal.SIGTERM)  # to mpiexec, as a scheduler or Ctrl-C would
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output[-3000:]
-    assert time.monotonic() - start < 10
     assert "interrupted; run the same command again to resume" in output
-    assert "MPI_Abort" not in output  # the groups stopped their MD and were told to stop
+    assert "MPI_Abort" not in output  # the groups stopped their MD within STOP_GRACE
     assert processes_naming(tmp_path) == []
     done = launch(3, config, tmp_path / "run", env_with_tests)
     output, _ = done.communicate(timeout=600)
     assert done.returncode == 0, output[-3000:]
     assert _status(tmp_path / "run", env_with_tests)["converged"] is True
-    assert_exactly_once(tmp_path / "run", counter)
+    assert_once_but_lost_in_flight(tmp_path / "run", counter)
 
 
 def test_the_mpi_batch_script_stopped_as_at_its_time_limit_is_requeued_and_converges(
@@ -204,4 +211,4 @@ def test_the_mpi_batch_script_stopped_as_at_its_time_limit_is_requeued_and_conve
     assert _status(tmp_path / "job", env_with_tests)["converged"] is True
     walkers = rounds(log.read_text())
     assert walkers and all(round_ == ["0", "1"] for round_ in walkers), walkers
-    assert_exactly_once(tmp_path / "job", counter)
+    assert_once_but_lost_in_flight(tmp_path / "job", counter)

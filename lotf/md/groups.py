@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from ase import Atoms
 
+from lotf import interrupts
 from lotf.errors import UserError
 from lotf.md.library import _preload, serial_ase
 
@@ -255,36 +256,37 @@ class Groups:
 
 def _serve(world, group) -> None:
     """A group rank's loop: run each MD job sent, until STOP. SIGINT and SIGTERM (which
-    mpiexec and srun pass to every rank) stop a run at the same step on all of the group's
-    ranks, and the group answers "interrupted"; only the controller decides to stop the job."""
+    mpiexec and srun pass to every rank) are only recorded, whenever they come: a run then
+    stops at the step its ranks agree on, and the group answers "interrupted" (a rank that
+    stopped alone, say while LAMMPS was being set up, would leave the others waiting inside
+    LAMMPS); only the controller decides to stop the job."""
     from mpi4py import MPI
 
     from lotf.md.run import run_session
 
     held: dict[str, tuple[Potential, tempfile.TemporaryDirectory]] = {}
     status = MPI.Status()
-    while True:
-        try:
+    with interrupts.deferred():
+        while True:
             while not world.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
                 time.sleep(POLL_SECONDS)
-        except KeyboardInterrupt:  # idle: the controller, signalled too, says what comes next
-            continue
-        message = world.recv(source=0, tag=status.Get_tag())
-        if status.Get_tag() == STOP:
-            return
-        serial, digest, files, job = message
-        try:
-            if digest not in held:
-                held = {digest: _unpack(files)}  # the potential before is done with
-            result = run_session(held[digest][0], job.atoms, job.settings, job.trajectory,
-                                 job.log_file, comm=group)
-            outcome = result if group.Get_rank() == 0 else None
-        except KeyboardInterrupt:
-            outcome = INTERRUPTED if group.Get_rank() == 0 else None
-        except Exception as error:
-            outcome = f"{type(error).__name__}: {error}"
-        if outcome is not None:
-            world.send((serial, outcome), dest=0, tag=RESULT)
+            message = world.recv(source=0, tag=status.Get_tag())
+            if status.Get_tag() == STOP:
+                interrupts.take()  # the controller has acted on it
+                return
+            serial, digest, files, job = message
+            try:
+                if digest not in held:
+                    held = {digest: _unpack(files)}  # the potential before is done with
+                result = run_session(held[digest][0], job.atoms, job.settings, job.trajectory,
+                                     job.log_file, comm=group)
+                outcome = result if group.Get_rank() == 0 else None
+            except KeyboardInterrupt:
+                outcome = INTERRUPTED if group.Get_rank() == 0 else None
+            except Exception as error:
+                outcome = f"{type(error).__name__}: {error}"
+            if outcome is not None:
+                world.send((serial, outcome), dest=0, tag=RESULT)
 
 
 def _unpack(files: dict[str, bytes] | None) -> tuple["Potential", tempfile.TemporaryDirectory]:

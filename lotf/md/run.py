@@ -160,6 +160,7 @@ class _Session:
         self.break_step: int | None = None
         self.off_volume: Atoms | None = None
         self.error: BaseException | None = None
+        self.stopped = False  # a signal stopped the run, agreed over its ranks
         self.thermo: dict[str, list] = {k: [] for k in THERMO}
         self._grade = 0.0
 
@@ -225,6 +226,7 @@ class _Session:
         requested = interrupts.requested()
         if self.comm is not None and self.ranks > 1:
             requested = bool(self.comm.allreduce(int(requested), op=_max()))
+        self.stopped = self.stopped or requested
         return requested
 
     def _callback(self, caller, step, nlocal, tags, x, forces) -> None:
@@ -335,6 +337,8 @@ class _Session:
                         from self.error
                 if self.break_step is not None or self._stop_requested():
                     break
+        if self.stopped:  # where signals are held beyond this run (a group rank), say so here
+            raise KeyboardInterrupt
         self._finish_trajectory()
         return MDResult(
             steps=done, halted=self.break_step is not None, break_step=self.break_step,
