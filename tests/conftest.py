@@ -1,6 +1,7 @@
 """Shared fixtures: small Cu cells, an EMT campaign file, and the path of the test oracles."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,20 +76,40 @@ def emt_campaign(tmp_path: Path, counter: str, *, delay: float = 0.0, count: int
     return path
 
 
-def processes_naming(folder: Path) -> list[str]:
+def run_job(command: list, timeout: float, env: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    """subprocess.run for an MPI launch: on timeout the whole session is killed (mpiexec's
+    ranks too, which would otherwise spin on as orphans), then TimeoutExpired is raised."""
+    import signal
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True, env=env)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def processes_naming(folder: Path, settle: float = 10.0) -> list[str]:
     """Command lines of other processes still running that name `folder` (a run's ranks,
-    Parsl's worker pools and lotf's call processes do), once they have had a second to end."""
-    import os
+    Parsl's worker pools and lotf's call processes do), once they have had up to `settle`
+    seconds to end (a Parsl worker's call process is killed as its pool shuts down)."""
     import time
 
-    time.sleep(1)
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(folder) in command and proc.name != str(os.getpid()):
-            found.append(command)
-    return found
+    deadline = time.monotonic() + settle
+    while True:
+        time.sleep(0.5)
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(folder) in command and proc.name != str(os.getpid()):
+                found.append(command)
+        if not found or time.monotonic() > deadline:
+            return found
 

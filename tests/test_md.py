@@ -17,7 +17,7 @@ from lotf.md.ranks import KILLED
 from lotf.md.run import CallbackError, MDSettings, run_md
 from lotf.potential import create
 
-from conftest import emt_labelled
+from conftest import emt_labelled, run_job
 
 N_ATOMS = 32
 BOTH = pytest.mark.parametrize("coupling", sorted(COUPLINGS))
@@ -141,9 +141,9 @@ def test_two_mpi_ranks_give_the_one_rank_trajectory(broad, tmp_path, coupling):
                           coupling], capture_output=True, text=True, timeout=300)
     command = [mpiexec, "-n", "2", sys.executable, script, tmp_path / "pot",
                tmp_path / "two.extxyz", coupling]
-    two = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    two = run_job(command, timeout=300)
     if two.returncode and KILLED in two.stdout:  # killed from outside, as lotf.md.ranks retries
-        two = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        two = run_job(command, timeout=300)
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stdout + two.stderr
     first, second = read(tmp_path / "one.extxyz", ":"), read(tmp_path / "two.extxyz", ":")
     assert len(first) == len(second) == 21

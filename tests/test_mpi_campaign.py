@@ -20,7 +20,7 @@ from lotf.ledger import Ledger
 from lotf.md.ranks import mpiexec
 from lotf.md.run import MDSettings, run_md
 
-from conftest import emt_campaign, processes_naming
+from conftest import emt_campaign, processes_naming, run_job
 from oracles import count_calls
 from test_learn import LEARN, _status
 
@@ -98,9 +98,9 @@ def test_a_group_of_two_ranks_gives_what_mpiexec_of_its_own_gives(narrow, tmp_pa
     own = run_md(narrow, lattice(), settings, trajectory=tmp_path / "own.extxyz")
     narrow.save(tmp_path / "potential")
     (tmp_path / "input.pickle").write_bytes(pickle.dumps((lattice(), settings)))
-    done = subprocess.run([mpiexec(), "-n", "3", sys.executable,
-                           str(Path(__file__).parent / "groups_script.py"), str(tmp_path)],
-                          env=env_with_tests, capture_output=True, text=True, timeout=300)
+    done = run_job([mpiexec(), "-n", "3", sys.executable,
+                    str(Path(__file__).parent / "groups_script.py"), str(tmp_path)],
+                   timeout=300, env=env_with_tests)
     assert done.returncode == 0, done.stdout + done.stderr
     group = pickle.loads((tmp_path / "result.pickle").read_bytes())
     assert (group.steps, group.halted, group.break_step) == (own.steps, own.halted,
