@@ -248,6 +248,10 @@ class ActiveLearning(Strict):
     max_iterations: PositiveInt = Field(200, le=1_000_000,
                                         description="breaks tolerated per phase before giving up")
     walkers: PositiveInt = Field(1, le=1024)
+    asynchronous: bool = Field(
+        False, description="while a break's selection is labelled, the walkers explore on with "
+        "the potential that broke; their candidates join the next selection (faster with a slow "
+        "oracle; the path then depends on timing, so a run is not reproduced step for step)")
     volume_margin: NonNegativeFloat | None = Field(
         0.05, description="NPT MD whose volume per atom leaves the training data's range by more "
         "than this fraction breaks, and that frame is labelled (a cell that expands into a gas "

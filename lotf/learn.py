@@ -10,13 +10,21 @@ them, trains the next generation, sets every walker's clean time to zero (the po
 changed) and restarts the walker from its last frame under the select threshold. The phase
 converges once every walker has run `converge_after` without a break.
 
+With `active_learning.asynchronous`, a break's selection is labelled in the background while
+the walkers that have not broken with that generation explore on with it; what they find is
+kept (lotf.harvest) and joins the next selection, or is that selection at once if it already
+breaks the new generation. Clean time counts only on the newest generation with no labels
+coming, so the convergence rule is the same.
+
 Everything that costs is on disk before the next step needs it, so a kill at any moment
 resumes here: potentials by generation (written whole), the selected structures of each
 break (before labelling), the restart structure of each phase, and the progress in state.json.
 """
 
+import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +32,17 @@ from ase import Atoms
 from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
+from lotf import harvest
 from lotf.config import Campaign, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
-from lotf.labelling import label
+from lotf.labelling import Labelling, label
 from lotf.ledger import NOT_FOR_TRAINING, content_key, oracle_id
 from lotf.log import logger
 from lotf.md.groups import MDJob
 from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md_many
-from lotf.oracle import fingerprint
+from lotf.oracle import fingerprint, open_pool
 from lotf.potential import Potential, create, load
 from lotf.store import read_structures, write_structures
 
@@ -54,8 +63,13 @@ def run_learning(ctx: Context, phases: list[Phase] | None = None) -> dict:
         _learn_phase(ctx, phases, index, progress)
         progress["converged_phases"][phase.name] = progress["md_fs_without_break"] / 1000.0
         progress.update(phase=index + 1, md_fs_without_break=0.0, walker_fs_without_break=[],
-                        stuck=0, breaks_in_phase=0)
+                        stuck=0, breaks_in_phase=0, broke=[])
+        # frames kept while the last labels came: the final potential ran clean, and none of
+        # them broke it when it was trained (harvest.graded)
+        released = harvest.release(ctx, progress)
         save_progress(ctx, progress)
+        for path in released:
+            path.unlink(missing_ok=True)
     state = ctx.run.read_state()
     state["converged"] = True
     ctx.run.write_state(state)
@@ -72,51 +86,183 @@ def _learn_phase(ctx: Context, phases: list[Phase], index: int, progress: dict) 
     clean = progress["walker_fs_without_break"]
     if len(clean) != walkers:  # a new phase, or the number of walkers was changed
         clean = [0.0] * walkers
-    while min(clean) < converge_fs - 1e-6:
-        if progress["breaks_in_phase"] >= config.active_learning.max_iterations:
-            raise StageFailed(f"phase {phase.name}: {progress['breaks_in_phase']} breaks without "
-                              "converging (active_learning.max_iterations)")
-        _check_stuck(phase, progress)
-        generation, potential = current_generation(ctx, phase, progress)
-        # the walkers with the least clean time go next: one at a time, or one per MPI group
-        order = [w for w in np.argsort(clean, kind="stable") if clean[w] < converge_fs - 1e-6]
-        jobs, segments = [], []
-        for offset, walker in enumerate(order[:concurrent_runs()]):
-            start = _restart(ctx, phases[: index + 1], walker, progress)
-            steps = max(1, round(min(phase.length, converge_fs - clean[walker]) / phase.timestep))
-            segment = progress["segments"] + offset
-            logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%.1f ps without a "
-                        "break)", phase.name, generation, segment,
-                        f" of walker {walker}" if walkers > 1 else "", steps, clean[walker] / 1e3)
-            settings = md_settings(config, phase, steps, progress, generation, segment)
-            logger.debug("  velocity seed %d (new velocities only if the start has none)",
-                         settings.seed)
-            jobs.append(MDJob(start, settings, _trajectory(ctx, phase, generation, segment,
-                                                           walker)))
-            segments.append((int(walker), segment))
-        clock = time.perf_counter()
-        results = run_md_many(potential, jobs)
-        breaks = []
-        for (walker, segment), job, result in zip(segments, jobs, results, strict=True):
-            checkpoint("segment")
-            progress["segments"] = segment + 1
-            logger.info("  %s%d steps in %.1f s, max grade %.3g%s",
-                        f"walker {walker}: " if len(jobs) > 1 else "", result.steps,
-                        time.perf_counter() - clock, result.max_grade, break_description(result))
-            if result.restart is not None:
-                set_restart(ctx, progress, phase.name, walker, result.restart, segment)
-            if result.halted:
-                breaks.append(result)
+    with BackgroundLabels(ctx) as background:
+        while min(clean) < converge_fs - 1e-6:
+            if progress["breaks_in_phase"] >= config.active_learning.max_iterations:
+                raise StageFailed(f"phase {phase.name}: {progress['breaks_in_phase']} breaks "
+                                  "without converging (active_learning.max_iterations)")
+            _check_stuck(phase, progress)
+            if background.coming(progress):
+                if not _explore_while_labelling(ctx, phases, index, progress,
+                                                background.collect):
+                    background.wait()
                 continue
+            generation, potential = current_generation(ctx, phase, progress)
+            if config.active_learning.asynchronous and _known_break(ctx, phase, generation,
+                                                                    potential, progress):
+                continue
+            # the walkers with the least clean time go next: one at a time, or one per group
+            order = [w for w in np.argsort(clean, kind="stable")
+                     if clean[w] < converge_fs - 1e-6]
+            breaks = _round(ctx, phases, index, progress, generation, potential, order, clean)
+            if breaks:
+                clean = [0.0] * walkers
+                progress["walker_fs_without_break"] = clean
+                progress["broke"] = sorted(breaks)  # they wait for the next generation
+                handle_break(ctx, phase, generation, potential,
+                             _together(list(breaks.values())), progress)
+
+
+def _round(ctx: Context, phases: list[Phase], index: int, progress: dict, generation: int,
+           potential: Potential, order: list[int], clean: list[float] | None,
+           meanwhile: Callable[[], object] | None = None) -> dict[int, MDResult]:
+    """One MD segment for each of the first walkers in `order` (as many as run at once):
+    their restart points move on and, given `clean`, their clean time grows (committed per
+    segment); returns the runs that broke by walker, whose break the caller handles.
+    `meanwhile` is called while the MD runs."""
+    config, phase = ctx.config, phases[index]
+    converge_fs = phase.converge_after or config.active_learning.converge_after
+    walkers = config.active_learning.walkers
+    jobs, segments = [], []
+    for offset, walker in enumerate(order[:concurrent_runs()]):
+        start = _restart(ctx, phases[: index + 1], walker, progress)
+        done = 0.0 if clean is None else clean[walker]
+        steps = max(1, round(min(phase.length, converge_fs - done) / phase.timestep))
+        segment = progress["segments"] + offset
+        logger.info("phase %s, generation %d: MD segment %d%s, %d steps (%s)", phase.name,
+                    generation, segment, f" of walker {walker}" if walkers > 1 else "", steps,
+                    f"{done / 1e3:.1f} ps without a break" if clean is not None else
+                    "exploring while the labels come")
+        settings = md_settings(config, phase, steps, progress, generation, segment)
+        logger.debug("  velocity seed %d (new velocities only if the start has none)",
+                     settings.seed)
+        jobs.append(MDJob(start, settings, _trajectory(ctx, phase, generation, segment,
+                                                       walker)))
+        segments.append((int(walker), segment))
+    clock = time.perf_counter()
+    results = run_md_many(potential, jobs, meanwhile)
+    breaks = {}
+    for (walker, segment), job, result in zip(segments, jobs, results, strict=True):
+        checkpoint("segment")
+        progress["segments"] = segment + 1
+        logger.info("  %s%d steps in %.1f s, max grade %.3g%s",
+                    f"walker {walker}: " if len(jobs) > 1 else "", result.steps,
+                    time.perf_counter() - clock, result.max_grade, break_description(result))
+        if result.restart is not None:
+            set_restart(ctx, progress, phase.name, walker, result.restart, segment)
+        if result.halted:
+            breaks[walker] = result
+            continue
+        if clean is not None:
             clean[walker] += result.steps * phase.timestep
             progress.update(walker_fs_without_break=clean, md_fs_without_break=min(clean))
-            _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
-                    last_seed=job.settings.seed)
-            save_progress(ctx, progress)
-        if breaks:
-            clean = [0.0] * walkers
-            progress["walker_fs_without_break"] = clean
-            handle_break(ctx, phase, generation, potential, _together(breaks), progress)
+        _record(progress, generation, md_ps=result.steps * phase.timestep / 1e3,
+                last_seed=job.settings.seed)
+        save_progress(ctx, progress)
+    return breaks
+
+
+def _explore_while_labelling(ctx: Context, phases: list[Phase], index: int,
+                             progress: dict, collect: Callable[[], object]) -> bool:
+    """A round of MD with the generation whose selection is being labelled, by the walkers
+    that have not broken with it (in turn); what breaks is kept for the next selection, and
+    that walker waits for the next generation (more MD from its point would find the same).
+    Clean time is not credited: a new potential is coming. `collect` takes the outcomes that
+    are in while the MD runs, so the oracle's workers get their next calls. False if every
+    walker waits."""
+    generation = committed_generation(progress)
+    walkers = ctx.config.active_learning.walkers
+    order = [int(w) for w in np.roll(np.arange(walkers), -progress["segments"])
+             if int(w) not in progress["broke"]]
+    if not order:
+        return False
+    potential = load_generation(ctx, generation)
+    breaks = _round(ctx, phases, index, progress, generation, potential, order, None, collect)
+    found = []
+    for result in breaks.values():
+        _record(progress, generation, md_ps=result.steps * phases[index].timestep / 1e3)
+        candidates = [atoms for atoms in result.candidates + [result.off_volume]
+                      if atoms is not None and not _unphysical(ctx, atoms)]
+        # what a selection of this break alone would take: the harvest stays small
+        chosen = potential.select(candidates, ctx.config.active_learning.max_new) \
+            if candidates else []
+        found += [candidates[i] for i in chosen]
+    progress["broke"] = sorted(progress["broke"] + list(breaks))
+    if found:
+        harvest.add(ctx, progress, generation, found)
+        logger.info("  %d candidates kept for the next selection", len(found))
+    save_progress(ctx, progress)
+    return True
+
+
+def _known_break(ctx: Context, phase: Phase, generation: int, potential: Potential,
+                 progress: dict) -> bool:
+    """Whether frames kept while labelling already break the new generation: then that is its
+    break (handled, with those frames to select from), with no MD needed to find it."""
+    threshold = ctx.config.active_learning.break_threshold
+    above, highest = harvest.graded(ctx, progress, potential, threshold)
+    if not above:
+        return False
+    logger.info("phase %s, generation %d: %d frames kept while labelling grade above %g "
+                "(up to %.3g): a break without MD", phase.name, generation, len(above),
+                threshold, highest)
+    progress["walker_fs_without_break"] = [0.0] * ctx.config.active_learning.walkers
+    handle_break(ctx, phase, generation, potential,
+                 MDResult(steps=0, halted=True, break_step=None, max_grade=highest,
+                          candidates=[], restart=None), progress)
+    return True
+
+
+class BackgroundLabels:
+    """With `active_learning.asynchronous`, the labels of a committed break's selection are
+    asked here, on a pool kept for the phase, and collected whenever the loop looks; the
+    training that follows finds them in the ledger. Without it, nothing is ever coming."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self._stack = contextlib.ExitStack()
+        self._pool = None
+        self._batch: tuple[int, Labelling] | None = None
+
+    def __enter__(self) -> "BackgroundLabels":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()  # kills calls in flight on an interrupt; they are asked again
+
+    def coming(self, progress: dict) -> bool:
+        """Whether labels of the pending selection are still coming (asked on the first look)."""
+        ctx = self.ctx
+        latest = committed_generation(progress)
+        if not ctx.config.active_learning.asynchronous or latest is None or \
+                progress.get("pending_selection") != latest:
+            return False
+        if self._batch is None or self._batch[0] != latest:
+            if self._pool is None:
+                self._pool = self._stack.enter_context(open_pool(ctx.config.oracle,
+                                                                 ctx.run.oracle_calls))
+            batch = Labelling(read_structures(_selection_file(ctx, latest)), ctx.ledger,
+                              ctx.config.oracle, ctx.run.oracle_calls, f"gen-{latest:04d}",
+                              self._pool)
+            self._batch = (latest, batch)
+            logger.info("  labelling the selection of generation %d (%d calls) while the "
+                        "walkers explore on", latest, batch.calls)
+        batch = self._batch[1]
+        if not batch.collect(timeout=0):
+            return True
+        progress["broke"] = []  # the next generation is about to be trained
+        logger.info("  labels of generation %d's selection are in: %s", latest,
+                    batch.report.summary())
+        return False
+
+    def collect(self) -> None:
+        """Record the pending selection's outcomes that are in, and start its next calls."""
+        self._batch[1].collect(timeout=0)
+
+    def wait(self) -> None:
+        """Wait for the rest of the pending selection's labels."""
+        logger.info("  every walker broke with this generation: waiting for the labels")
+        self._batch[1].collect()
 
 
 def _together(breaks: list[MDResult]) -> MDResult:
@@ -148,11 +294,16 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
     off_volume = result.off_volume
     forced = [off_volume] if off_volume is not None and not _unphysical(ctx, off_volume) else []
     candidates = [atoms for atoms in candidates if atoms is not off_volume]
+    # frames kept while the last selection was labelled, if this potential cannot describe them
+    kept, _ = harvest.graded(ctx, progress, potential, ctx.config.active_learning.select_threshold)
+    candidates += kept
     chosen = potential.select(candidates, max_new - len(forced)) if candidates else []
     selected = write_structures(_selection_file(ctx, generation),
                                 forced + [candidates[i] for i in chosen])
-    logger.info("  selected %d of %d candidates%s", len(selected),
-                len(candidates) + len(forced), " (1 off the data's volumes)" if forced else "")
+    logger.info("  selected %d of %d candidates%s%s", len(selected),
+                len(candidates) + len(forced), " (1 off the data's volumes)" if forced else "",
+                f" ({len(kept)} kept while labelling)" if kept else "")
+    released = harvest.release(ctx, progress)
     progress["breaks"] += 1
     progress["breaks_in_phase"] += 1
     progress["md_fs_without_break"] = 0.0
@@ -161,6 +312,8 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
             break_step=result.break_step, break_grade=float(result.max_grade),
             selected=len(selected))
     save_progress(ctx, progress)
+    for path in released:  # used by the selection just committed
+        path.unlink(missing_ok=True)
     checkpoint("select")
 
 
@@ -441,7 +594,7 @@ def learning_progress(ctx: Context) -> dict:
     defaults = {"phase": 0, "md_fs_without_break": 0.0, "walker_fs_without_break": [],
                 "breaks": 0, "breaks_in_phase": 0,
                 "segments": 0, "stuck": 0, "generations": {}, "converged_phases": {},
-                "pending_selection": None, "restarts": {}}
+                "pending_selection": None, "restarts": {}, "harvest": [], "broke": []}
     return {**defaults, **ctx.run.read_state().get("learn", {})}
 
 

@@ -161,8 +161,10 @@ class Groups:
         """The world ranks of a group; the first sends its results."""
         return range(1 + group * self.md_ranks, 1 + (group + 1) * self.md_ranks)
 
-    def run(self, potential: "Potential", jobs: Sequence[MDJob]) -> list["MDResult"]:
-        """Run `jobs` with `potential`, up to one per group at a time; their results in order."""
+    def run(self, potential: "Potential", jobs: Sequence[MDJob],
+            meanwhile: Callable[[], object] | None = None) -> list["MDResult"]:
+        """Run `jobs` with `potential`, up to one per group at a time; their results in order.
+        `meanwhile` is called while the controller waits for them."""
         digest, files = self._pack(potential)
         results: list = [None] * len(jobs)
         waiting = list(enumerate(jobs))
@@ -174,7 +176,7 @@ class Groups:
                     self._serial += 1
                     index_of[self._serial] = index
                     self._start(group, self._serial, digest, files, job)
-            source, serial, outcome = self._receive()
+            source, serial, outcome = self._receive(meanwhile)
             group = (source - 1) // self.md_ranks
             if self._running.get(group) != serial:
                 continue  # a second rank's word on a run already answered
@@ -198,13 +200,16 @@ class Groups:
                             tag=TASK)
             self._sent[member] = digest
 
-    def _receive(self) -> tuple[int, int, object]:
+    def _receive(self, meanwhile: Callable[[], object] | None = None
+                 ) -> tuple[int, int, object]:
         """The next result from any group: (world rank, serial, MDResult or error text). Polls,
-        so SIGINT and SIGTERM reach the controller while it waits."""
+        so SIGINT and SIGTERM reach the controller while it waits, calling `meanwhile`."""
         from mpi4py import MPI
 
         status = MPI.Status()
         while not self.world.Iprobe(source=MPI.ANY_SOURCE, tag=RESULT, status=status):
+            if meanwhile is not None:
+                meanwhile()
             time.sleep(POLL_SECONDS)
         source = status.Get_source()
         serial, outcome = self.world.recv(source=source, tag=RESULT)

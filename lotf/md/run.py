@@ -15,7 +15,7 @@ pair style reduces it over ranks; through fix external every rank evaluates the 
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,19 +93,22 @@ def run_md(potential: Potential, atoms: Atoms, settings: MDSettings,
     return run_md_many(potential, [MDJob(atoms, settings, trajectory, log_file)])[0]
 
 
-def run_md_many(potential: Potential, jobs: Sequence[MDJob]) -> list[MDResult]:
-    """Several runs with one potential: concurrently, one per group, under MPI; else in turn."""
+def run_md_many(potential: Potential, jobs: Sequence[MDJob],
+                meanwhile: Callable[[], object] | None = None) -> list[MDResult]:
+    """Several runs with one potential: concurrently, one per group, under MPI; else in turn.
+    `meanwhile` is called while they run (between chunks of steps, or while the groups are
+    waited for), e.g. to collect oracle outcomes and keep the oracle's workers busy."""
     md_groups = groups.active()
     if md_groups is not None:
-        return md_groups.run(potential, jobs)
+        return md_groups.run(potential, jobs, meanwhile)
     results = []
     for job in jobs:
-        if job.settings.ranks > 1:
+        if job.settings.ranks > 1:  # a launcher of its own: nothing else happens meanwhile
             results.append(run_on_ranks(potential, job.atoms, job.settings, job.trajectory,
                                         job.log_file))
         else:
             results.append(run_session(potential, job.atoms, job.settings, job.trajectory,
-                                       job.log_file))
+                                       job.log_file, meanwhile=meanwhile))
     return results
 
 
@@ -117,10 +120,11 @@ def concurrent_runs() -> int:
 
 def run_session(potential: Potential, atoms: Atoms, settings: MDSettings,
                 trajectory: Path | None = None, log_file: Path | None = None,
-                comm=None) -> MDResult:
+                comm=None, meanwhile: Callable[[], object] | None = None) -> MDResult:
     """The run in a LAMMPS of this process, on the ranks of `comm` (an mpi4py communicator;
-    default: this process alone)."""
+    default: this process alone); `meanwhile` is called between chunks of steps."""
     session = _Session(potential, atoms, settings, trajectory, log_file, comm)
+    session.meanwhile = meanwhile
     try:
         return session.run()
     finally:
@@ -161,6 +165,7 @@ class _Session:
         self.off_volume: Atoms | None = None
         self.error: BaseException | None = None
         self.stopped = False  # a signal stopped the run, agreed over its ranks
+        self.meanwhile: Callable[[], object] | None = None  # called between chunks
         self.thermo: dict[str, list] = {k: [] for k in THERMO}
         self._grade = 0.0
 
@@ -337,6 +342,8 @@ class _Session:
                         from self.error
                 if self.break_step is not None or self._stop_requested():
                     break
+                if self.meanwhile is not None:
+                    self.meanwhile()
         if self.stopped:  # where signals are held beyond this run (a group rank), say so here
             raise KeyboardInterrupt
         self._finish_trajectory()

@@ -12,6 +12,7 @@ campaign process, so Slurm blocks are not resubmitted for every labelling batch.
 import atexit
 import concurrent.futures
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,11 +44,16 @@ class ParslPool:
         future = self._app(str(task.workdir), self.oracle.timeout, self.oracle.threads_per_worker)
         self._running[future] = task
 
-    def completed(self) -> Iterator[tuple[CallTask, CallOutcome]]:
-        """Yield every submitted call's outcome as it finishes."""
+    def completed(self, timeout: float | None = None) -> Iterator[tuple[CallTask, CallOutcome]]:
+        """Yield every submitted call's outcome as it finishes; with `timeout`, only those that
+        finish within that many seconds."""
+        end = None if timeout is None else time.monotonic() + timeout
         while self._running:
-            done, _ = concurrent.futures.wait(list(self._running),
+            left = None if end is None else max(0.0, end - time.monotonic())
+            done, _ = concurrent.futures.wait(list(self._running), timeout=left,
                                               return_when=concurrent.futures.FIRST_COMPLETED)
+            if not done:
+                return
             for future in done:
                 task = self._running.pop(future)
                 try:

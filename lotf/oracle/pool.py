@@ -7,6 +7,7 @@ so a cheap oracle does not pay a process start per call.
 """
 
 import contextlib
+import math
 import multiprocessing
 import os
 import signal
@@ -29,7 +30,8 @@ class Pool(Protocol):
 
     def submit(self, task: CallTask) -> None: ...
 
-    def completed(self) -> Iterator[tuple[CallTask, CallOutcome]]: ...
+    def completed(self, timeout: float | None = None) -> Iterator[tuple[CallTask, CallOutcome]]:
+        ...
 
     def shutdown(self) -> None: ...
 
@@ -67,11 +69,15 @@ class OraclePool:
     def __exit__(self, *exc) -> None:
         self.shutdown()
 
-    def completed(self) -> Iterator[tuple[CallTask, CallOutcome]]:
-        """Yield every submitted call's outcome as it finishes; idle workers stay for more."""
+    def completed(self, timeout: float | None = None) -> Iterator[tuple[CallTask, CallOutcome]]:
+        """Yield every submitted call's outcome as it finishes; idle workers stay for more.
+        With `timeout`, only those that finish within that many seconds (the rest go on)."""
+        end = math.inf if timeout is None else time.monotonic() + timeout
         while self._pending or self._busy():
             self._assign()
-            yield from self._collect()
+            yield from self._collect(end)
+            if time.monotonic() >= end:
+                return
 
     def shutdown(self) -> None:
         """Stop idle workers and kill busy ones; unfinished calls stay unlabelled for a resume."""
@@ -108,11 +114,11 @@ class OraclePool:
         self._workers.append(worker)
         return worker
 
-    def _collect(self) -> Iterator[tuple[CallTask, CallOutcome]]:
+    def _collect(self, end: float) -> Iterator[tuple[CallTask, CallOutcome]]:
         busy = self._busy()
         handles = [w.connection for w in busy] + [w.process.sentinel for w in busy]
-        next_deadline = min(w.deadline for w in busy)
-        ready = set(wait(handles, timeout=max(0.0, next_deadline - time.monotonic())))
+        until = min(end, min(w.deadline for w in busy))
+        ready = set(wait(handles, timeout=max(0.0, until - time.monotonic())))
         now = time.monotonic()
         for worker in busy:
             if worker.connection in ready or worker.process.sentinel in ready:

@@ -1,0 +1,72 @@
+"""`active_learning.asynchronous`: while a break's selection is labelled by a slow oracle, the
+walkers that have not broken explore on; their candidates join the next selection, every label
+is asked once, and a kill anywhere (labelling, exploring, selecting) resumes to convergence."""
+
+import json
+
+import pytest
+
+from lotf.ledger import Ledger
+
+from conftest import emt_campaign
+from oracles import count_calls
+from test_learn import LEARN, _run, _status
+
+WORKERS = 2
+
+
+def async_campaign(tmp_path, asynchronous: bool = True):
+    nvt = {**LEARN["md"]["phases"][0], "length": "0.5 ps"}
+    counter = str(tmp_path / "calls.txt")
+    config = emt_campaign(tmp_path, counter, delay=0.5, count=4, workers=WORKERS, **{
+        **LEARN, "active_learning": {"max_new": 4, "converge_after": "1 ps", "walkers": 3,
+                                     "asynchronous": asynchronous},
+        "md": {"dump_every": 25, "phases": [nvt]}, "stages": ["bootstrap", "learn"]})
+    return config, counter
+
+
+def assert_converged_with_each_label_once(workdir, counter, env, lost_per_kill=0, kills=0):
+    """Converged; the ledger holds every call's answer once; calls beyond it are only those a
+    SIGKILL cut in flight (asked again on resume), at most one per oracle worker and kill."""
+    assert _status(workdir, env)["converged"] is True
+    ledger = Ledger(workdir / "ledger.db")
+    assert len(ledger) == len(ledger.labelled())
+    assert len(ledger) <= count_calls(counter) <= len(ledger) + lost_per_kill * kills
+    state = json.loads((workdir / "state.json").read_text())["learn"]
+    assert state["pending_selection"] is None and state["harvest"] == []
+    assert not list((workdir / "structures").glob("harvest-*"))  # used, then dropped
+
+
+def test_walkers_explore_while_labels_come_and_their_candidates_join_the_next_selection(
+        tmp_path, env_with_tests):
+    config, counter = async_campaign(tmp_path)
+    done = _run(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
+    assert "while the walkers explore on" in log
+    assert "exploring while the labels come" in log
+    assert "kept while labelling)" in log  # a later selection chose among what they found
+    assert_converged_with_each_label_once(tmp_path / "run", counter, env_with_tests)
+    # the convergence rule holds: after the last generation, every walker ran 1 ps clean on it
+    state = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
+    assert state["converged_phases"] == {"nvt": pytest.approx(1.0)}
+    final = f"gen-{_status(tmp_path / 'run', env_with_tests)['generation']:04d}"
+    trajectories = tmp_path / "run" / "trajectories" / "nvt"
+    clean = [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)]
+    assert all(count >= 2 for count in clean), clean
+
+
+KILLS = ["label:6", "segment:3", "select:2", "label:2", "generation:1", "segment:4"]
+
+
+def test_killed_while_labelling_exploring_and_selecting_it_resumes_to_convergence(
+        tmp_path, env_with_tests):
+    config, counter = async_campaign(tmp_path)
+    workdir = tmp_path / "run"
+    for kill_at in KILLS:
+        done = _run(config, workdir, env_with_tests, kill_at)
+        assert done.returncode == -9, f"{kill_at} was not reached: {done.stderr[-2000:]}"
+    done = _run(config, workdir, env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_converged_with_each_label_once(workdir, counter, env_with_tests,
+                                          lost_per_kill=WORKERS, kills=len(KILLS))
