@@ -10,7 +10,7 @@ from lotf.ledger import Ledger
 
 from conftest import emt_campaign
 from oracles import count_calls
-from test_learn import LEARN, _run, _status
+from test_learn import LEARN, _kill_at_each, _run, _status
 
 WORKERS = 2
 
@@ -63,10 +63,6 @@ def test_killed_while_labelling_exploring_and_selecting_it_resumes_to_convergenc
         tmp_path, env_with_tests):
     config, counter = async_campaign(tmp_path)
     workdir = tmp_path / "run"
-    for kill_at in KILLS:
-        done = _run(config, workdir, env_with_tests, kill_at)
-        assert done.returncode == -9, f"{kill_at} was not reached: {done.stderr[-2000:]}"
-    done = _run(config, workdir, env_with_tests)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _kill_at_each(config, workdir, env_with_tests, KILLS)
     assert_converged_with_each_label_once(workdir, counter, env_with_tests,
                                           lost_per_kill=WORKERS, kills=len(KILLS))

@@ -44,6 +44,15 @@ def _run(config, workdir, env, kill_at=None):
                            str(workdir)], env=env, capture_output=True, text=True, timeout=600)
 
 
+def _kill_at_each(config, workdir, env, kills) -> None:
+    """Run the campaign killed (SIGKILL) at each point in turn, then once to its end."""
+    for kill_at in kills:
+        done = _run(config, workdir, env, kill_at)
+        assert done.returncode == -9, f"{kill_at} was not reached: {done.stderr[-2000:]}"
+    done = _run(config, workdir, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _status(workdir, env):
     done = subprocess.run([sys.executable, "-m", "lotf", "status", str(workdir), "--json"],
                           env=env, capture_output=True, text=True, check=True)
@@ -93,11 +102,7 @@ def test_killed_at_many_points_ends_where_an_uninterrupted_run_does(reference, t
     reference_dir, env = reference
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **LEARN)
     workdir = tmp_path / "run"
-    for kill_at in KILLS:
-        done = _run(config, workdir, env, kill_at)
-        assert done.returncode == -9, f"{kill_at} was not reached: {done.stderr[-2000:]}"
-    done = _run(config, workdir, env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _kill_at_each(config, workdir, env, KILLS)
     mine, theirs = _status(workdir, env), _status(reference_dir, env)
     assert _structures(workdir) == _structures(reference_dir)  # every structure, once
     assert mine["oracle_calls"] == theirs["oracle_calls"]
