@@ -13,6 +13,7 @@ from lotf.labelling import label
 from lotf.learn import repair_generations
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
+from lotf.md import groups
 from lotf.oracle.preflight import preflight
 from lotf.stages import STAGES
 from lotf.store import RunDir, atomic_write
@@ -35,6 +36,7 @@ def prepare(config_path: Path, workdir: Path | None) -> tuple[Campaign, RunDir, 
 def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool = False) -> RunDir:
     """Run (or resume) every stage the campaign lists, recording each in the state file."""
     config, run, base_dir = prepare(config_path, workdir)
+    groups.check_launch(config)
     stages = run.read_state()["stages"]  # the oracle is checked before the run directory is made
     if any(stages.get(name, {}).get("status") != "done" for name in config.stages):
         preflight(config.oracle, config.system.species)

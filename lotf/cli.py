@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = args.config or demo_config()
     # under mpiexec/srun: rank 0 goes on as the campaign, the others serve its MD and exit
-    groups.join(lambda: prepare(config, args.workdir)[0].md.ranks)
+    groups.join(lambda: groups.layout_of(prepare(config, args.workdir)[0]))
     run_campaign(config, args.workdir, args.verbose)
     return 0
 

@@ -145,9 +145,10 @@ class Oracle(Strict):
     reuse_calculator: bool | None = Field(
         None, description="keep one calculator per worker for calls with the same settings, "
         "reset between calls (default: the code's own choice)")
-    executor: Literal["local", "parsl"] = Field(
+    executor: Literal["local", "parsl", "mpi"] = Field(
         "local", description="local: worker processes of the campaign; parsl: Parsl apps, on "
-        "this machine or as Slurm jobs (`parsl:`)")
+        "this machine or as Slurm jobs (`parsl:`); mpi: groups of `ranks` ranks of the "
+        "campaign's own MPI job (`workers` of them), started with it by mpiexec or srun")
     parsl: ParslSettings = ParslSettings()
 
     @model_validator(mode="before")
@@ -158,6 +159,9 @@ class Oracle(Strict):
         if (data.get("parsl") or {}).get("provider") == "slurm" and data.get("executor") == "parsl":
             raise ValueError("workers: auto counts this node's cores; with Parsl's Slurm jobs "
                              "give the calls per node of those jobs")
+        if data.get("executor") == "mpi":
+            raise ValueError("workers: auto counts this node's cores; with executor mpi give "
+                             "the number of oracle groups the MPI job starts")
         try:
             per_call = int(data.get("threads_per_worker", 1)) * int(data.get("ranks", 1))
         except (TypeError, ValueError):
@@ -193,9 +197,17 @@ class Oracle(Strict):
     def _parallel(self) -> "Oracle":
         from lotf.oracle.calculators import SERIAL, resolve
 
-        if self.ranks > 1 and resolve(self.calculator).mpi == SERIAL:
+        code = resolve(self.calculator)
+        if self.ranks > 1 and code.mpi == SERIAL:
             raise ValueError(f"calculator '{self.calculator}' runs on one process: ranks must "
                              "be 1 (threads_per_worker gives it more cores)")
+        if self.executor == "mpi" and self.ranks > 1 and code.group_keyword is None:
+            raise ValueError(f"executor mpi runs a call on several ranks of lotf's own MPI job, "
+                             f"which calculator '{self.calculator}' cannot (it takes no MPI "
+                             "communicator): use ranks: 1, or executor local with a launcher")
+        if self.executor == "mpi" and self.launcher is not None:
+            raise ValueError("executor mpi runs the calls on ranks the MPI job already has: "
+                             "it uses no launcher")
         return self
 
 

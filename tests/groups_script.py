@@ -11,7 +11,7 @@ from lotf.md.run import run_md
 from lotf.potential import load
 
 folder = Path(sys.argv[1])
-md_groups = groups.join(lambda: 2)  # the other ranks serve and exit here
+md_groups = groups.join(lambda: groups.Layout(2))  # the other ranks serve and exit here
 with open(folder / "input.pickle", "rb") as handle:
     atoms, settings = pickle.load(handle)
 result = run_md(load(folder / "potential"), atoms, settings, trajectory=folder / "group.extxyz")

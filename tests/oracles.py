@@ -22,6 +22,8 @@ class CountingEMT(EMT):
     def calculate(self, atoms=None, properties=("energy",), system_changes=()):
         with open(self.counter, "a") as handle:
             handle.write(f"{os.getpid()}\n")
+        with open(self.counter + ".ranks", "a") as handle:
+            handle.write(f"{parent_rank()}\n")
         time.sleep(self.delay)
         fault = atoms.info.get("fault") if atoms is not None else None
         if fault == "raise":
@@ -33,6 +35,24 @@ class CountingEMT(EMT):
         super().calculate(atoms, properties, system_changes)
         if fault == "nan":
             self.results["energy"] = np.nan
+
+
+def parent_rank() -> str:
+    """The MPI rank of the process that started this one ('-' if it is none): which rank of
+    a job served the call, for `oracle.executor: mpi`."""
+    try:
+        with open(f"/proc/{os.getppid()}/environ", "rb") as handle:
+            variables = handle.read().split(b"\0")
+    except OSError:
+        return "-"
+    found = [v.split(b"=", 1)[1].decode() for v in variables if v.startswith(b"PMI_RANK=")]
+    return found[0] if found else "-"
+
+
+def serving_ranks(counter) -> list[str]:
+    """The rank that served each call of a CountingEMT with this counter file (parent_rank)."""
+    path = counter + ".ranks"
+    return open(path).read().split() if os.path.exists(path) else []
 
 
 def count_calls(counter) -> int:

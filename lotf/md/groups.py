@@ -1,7 +1,9 @@
 """MD on groups of the campaign's own MPI ranks, for `mpiexec -n N lotf run` and `srun lotf run`.
 
 World rank 0 is the controller: it alone runs the campaign (run directory, ledger, oracle,
-fits, decisions). The other ranks are split into groups of `md.ranks`; a group waits for MD
+fits, decisions). With `oracle.executor: mpi` the next `oracle.workers x oracle.ranks` ranks
+serve oracle calls (lotf.oracle.mpi_pool). The rest are split into groups of `md.ranks`; a
+group waits for MD
 runs, runs each in LAMMPS on its own communicator (the cell split over its ranks by
 `pair_style mtp`) and its first rank sends the MDResult back. Nothing starts per run, and up
 to one run per group goes on at a time, so the walkers of a phase explore concurrently.
@@ -48,6 +50,53 @@ _active: "Groups | None" = None
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How the job's ranks are shared: one controller, `oracle_groups` groups of `oracle_ranks`
+    (oracle.executor: mpi), then MD groups of `md_ranks` (none: MD runs on the controller)."""
+
+    md_ranks: int
+    oracle_groups: int = 0
+    oracle_ranks: int = 1
+
+    @property
+    def oracle_size(self) -> int:
+        return self.oracle_groups * self.oracle_ranks
+
+    def problem(self, size: int) -> str | None:
+        """Why a job of `size` ranks cannot be shared this way, or None."""
+        left = size - 1 - self.oracle_size
+        alone = self.oracle_groups and self.md_ranks == 1  # MD may run on the controller
+        if left >= 0 and left % self.md_ranks == 0 and (left or alone):
+            return None
+        parts = "one controller"
+        if self.oracle_groups:
+            parts += (f", oracle groups of {self.oracle_ranks} rank"
+                      f"{'s' if self.oracle_ranks > 1 else ''} (oracle.workers = "
+                      f"{self.oracle_groups}, oracle.ranks = {self.oracle_ranks})")
+        first = 1 + self.oracle_size + (0 if alone else self.md_ranks)
+        sizes = ", ".join(str(first + k * self.md_ranks) for k in range(2))
+        return (f"lotf run has {size} MPI ranks, but runs as {parts} and groups of md.ranks = "
+                f"{self.md_ranks}: start it on {sizes}, ... ranks")
+
+
+def layout_of(config) -> Layout:
+    """The layout a campaign's config asks for (its md.ranks and, for executor mpi, oracle)."""
+    oracle = config.oracle
+    if oracle.executor != "mpi":
+        return Layout(config.md.ranks)
+    return Layout(config.md.ranks, oracle.workers, oracle.ranks)
+
+
+def check_launch(config) -> None:
+    """Refuse, before anything runs, a campaign whose oracle needs ranks this job lacks."""
+    if config.oracle.executor == "mpi" and (_active is None or _active.oracle is None):
+        raise UserError("oracle.executor: mpi runs the oracle calls on ranks of lotf's own MPI "
+                        "job, but lotf run was started as one process: start it with mpiexec "
+                        "-n N or srun, with N = 1 + oracle.workers x oracle.ranks (+ md.ranks "
+                        "per MD group)")
+
+
+@dataclass(frozen=True)
 class MDJob:
     """One MD run for a group: where it starts, how it runs, where its files go."""
 
@@ -70,41 +119,50 @@ def active() -> "Groups | None":
     return _active
 
 
-def join(md_ranks_of: Callable[[], int]) -> "Groups | None":
+def join(layout_of: Callable[[], Layout]) -> "Groups | None":
     """Under a launcher, take this rank's part: the controller (world rank 0) gets the groups
-    and goes on with the campaign; every other rank serves MD runs until told to stop, then
-    exits. `md_ranks_of` (run on rank 0 alone) reads md.ranks from the campaign; if it raises,
-    every rank exits and rank 0 re-raises. None when not launched on several ranks."""
+    and goes on with the campaign; every other rank serves MD runs or oracle calls until told
+    to stop, then exits. `layout_of` (run on rank 0 alone) reads the layout from the campaign;
+    if it raises, every rank exits and rank 0 re-raises. None when not launched on several
+    ranks."""
     global _active
     launched = launched_ranks()
     if launched == 1:
         return None
     world = _world(launched)
     rank, size = world.Get_rank(), world.Get_size()
-    failure, md_ranks = None, None
+    failure, layout = None, None
     if rank == 0:
         try:
-            md_ranks = md_ranks_of()
-            if size < 1 + md_ranks or (size - 1) % md_ranks:
-                raise UserError(
-                    f"lotf run has {size} MPI ranks, but runs as one controller and groups of "
-                    f"md.ranks = {md_ranks}: start it on {1 + md_ranks}, {1 + 2 * md_ranks}, ... "
-                    "ranks")
+            layout = layout_of()
+            if layout.problem(size):
+                raise UserError(layout.problem(size))
         except BaseException as error:  # re-raised below, once the other ranks know
-            failure, md_ranks = error, None
-    md_ranks = world.bcast(md_ranks, root=0)
+            failure, layout = error, None
+    layout = world.bcast(layout, root=0)
     from mpi4py import MPI
 
-    color = MPI.UNDEFINED if rank == 0 or md_ranks is None else (rank - 1) // md_ranks
+    color = MPI.UNDEFINED if rank == 0 or layout is None else _color(layout, rank)
     group = world.Split(color, rank)  # collective: every rank takes part
     if rank != 0:
-        if md_ranks is not None:
+        if layout is not None and rank <= layout.oracle_size:
+            from lotf.oracle.mpi_pool import serve
+
+            serve(world, group)
+        elif layout is not None:
             _serve(world, group)
-        raise SystemExit(0 if md_ranks is not None else EXIT_USER_ERROR)
+        raise SystemExit(0 if layout is not None else EXIT_USER_ERROR)
     if failure is not None:
         raise failure
-    _active = Groups(world, md_ranks)
+    _active = Groups(world, layout)
     return _active
+
+
+def _color(layout: Layout, rank: int) -> int:
+    """The group a (non-controller) rank belongs to: oracle groups first, then MD groups."""
+    if rank <= layout.oracle_size:
+        return (rank - 1) // layout.oracle_ranks
+    return layout.oracle_groups + (rank - 1 - layout.oracle_size) // layout.md_ranks
 
 
 def _world(launched: int):
@@ -149,9 +207,13 @@ def _abort_on_uncaught(world) -> None:
 class Groups:
     """The controller's side: hands MD runs to idle groups and collects their results."""
 
-    def __init__(self, world, md_ranks: int):
-        self.world, self.md_ranks = world, md_ranks
-        self.count = (world.Get_size() - 1) // md_ranks
+    def __init__(self, world, layout: Layout):
+        from lotf.oracle.mpi_pool import OracleGroups
+
+        self.world, self.md_ranks = world, layout.md_ranks
+        self._first = 1 + layout.oracle_size  # the first MD rank
+        self.count = (world.Get_size() - self._first) // self.md_ranks
+        self.oracle = OracleGroups(world, layout) if layout.oracle_groups else None
         self._running: dict[int, int] = {}  # group -> serial of the run it is doing
         self._serial = 0
         self._sent: dict[int, str] = {}  # world rank -> digest of the potential it holds
@@ -159,7 +221,8 @@ class Groups:
 
     def members(self, group: int) -> range:
         """The world ranks of a group; the first sends its results."""
-        return range(1 + group * self.md_ranks, 1 + (group + 1) * self.md_ranks)
+        return range(self._first + group * self.md_ranks,
+                     self._first + (group + 1) * self.md_ranks)
 
     def run(self, potential: "Potential", jobs: Sequence[MDJob],
             meanwhile: Callable[[], object] | None = None) -> list["MDResult"]:
@@ -177,7 +240,7 @@ class Groups:
                     index_of[self._serial] = index
                     self._start(group, self._serial, digest, files, job)
             source, serial, outcome = self._receive(meanwhile)
-            group = (source - 1) // self.md_ranks
+            group = self._group_of(source)
             if self._running.get(group) != serial:
                 continue  # a second rank's word on a run already answered
             del self._running[group]
@@ -190,6 +253,9 @@ class Groups:
                                   f"{self.members(group).stop - 1} failed: {outcome}")
             results[index_of.pop(serial)] = outcome
         return results
+
+    def _group_of(self, rank: int) -> int:
+        return (rank - self._first) // self.md_ranks
 
     def _start(self, group: int, serial: int, digest: str, files: dict[str, bytes],
                job: MDJob) -> None:
@@ -234,16 +300,21 @@ class Groups:
         global _active
         _active = None
         deadline = time.monotonic() + STOP_GRACE
-        while self._running and time.monotonic() < deadline:
+        while self._unstoppable() and time.monotonic() < deadline:
             with contextlib.suppress(KeyboardInterrupt):  # a second signal: keep waiting
-                if self._answered():
+                if self._answered() or (self.oracle is not None and self.oracle.drained()):
                     continue
                 time.sleep(POLL_SECONDS)
-        if self._running:
+        if self._unstoppable():
             sys.stderr.flush()
             self.world.Abort(code or EXIT_INTERRUPTED)
         for rank in range(1, self.world.Get_size()):
             self.world.send(None, dest=rank, tag=STOP)
+
+    def _unstoppable(self) -> bool:
+        """Whether a group is still busy in a way STOP cannot end: MD, or an oracle call on
+        several ranks (one on a rank alone runs in a process the rank kills when told)."""
+        return bool(self._running) or (self.oracle is not None and self.oracle.unstoppable())
 
     def _answered(self) -> bool:
         """Take one waiting answer, if any, and free its group; whether there was one."""
@@ -253,7 +324,7 @@ class Groups:
         if not self.world.Iprobe(source=MPI.ANY_SOURCE, tag=RESULT, status=status):
             return False
         serial, _ = self.world.recv(source=status.Get_source(), tag=RESULT)
-        group = (status.Get_source() - 1) // self.md_ranks
+        group = self._group_of(status.Get_source())
         if self._running.get(group) == serial:
             del self._running[group]
         return True

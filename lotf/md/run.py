@@ -99,7 +99,7 @@ def run_md_many(potential: Potential, jobs: Sequence[MDJob],
     `meanwhile` is called while they run (between chunks of steps, or while the groups are
     waited for), e.g. to collect oracle outcomes and keep the oracle's workers busy."""
     md_groups = groups.active()
-    if md_groups is not None:
+    if md_groups is not None and md_groups.count:
         return md_groups.run(potential, jobs, meanwhile)
     results = []
     for job in jobs:
@@ -113,9 +113,9 @@ def run_md_many(potential: Potential, jobs: Sequence[MDJob],
 
 
 def concurrent_runs() -> int:
-    """How many MD runs `run_md_many` makes at once: the MPI job's groups, else 1."""
+    """How many MD runs `run_md_many` makes at once: the MPI job's MD groups, else 1."""
     md_groups = groups.active()
-    return 1 if md_groups is None else md_groups.count
+    return 1 if md_groups is None else md_groups.count or 1
 
 
 def run_session(potential: Potential, atoms: Atoms, settings: MDSettings,

@@ -10,6 +10,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ class Code:
     launcher: str = "mpiexec -n {ranks}"
     rank_environment: dict[str, str] = field(default_factory=dict)  # set on every rank
     communicator: str | None = None  # PYTHON codes: 'module:world', whose .size the probe reads
+    # PYTHON codes that run on ranks of lotf's own MPI job (oracle.executor: mpi, ranks > 1):
+    # the keyword that takes the communicator, the 'module:Class' that wraps an mpi4py one,
+    # and what the ranks' environment needs before the code is imported
+    group_keyword: str | None = None
+    group_wrapper: str | None = None
+    group_environment: dict[str, str] = field(default_factory=dict)
     versioned: bool = False  # the installed version of `package` is part of the level of theory
     install_hint: ClassVar[str] = ""
 
@@ -75,6 +82,17 @@ class Code:
     def with_command(self, params: dict[str, Any], command: str | None) -> dict[str, Any]:
         """The calculator's keyword arguments with this launch command (ASE's `command`)."""
         return params if command is None else {**params, "command": command}
+
+    def enter_group(self) -> None:
+        """Make this process ready to run the code on ranks of lotf's own MPI job (before the
+        first call there): its `group_environment`."""
+        os.environ.update(self.group_environment)
+
+    def on_group(self, params: dict[str, Any], comm) -> dict[str, Any]:
+        """The keyword arguments for a call on `comm`, ranks of lotf's own MPI job."""
+        module, _, attribute = (self.group_wrapper or "").partition(":")
+        wrapped = getattr(importlib.import_module(module), attribute)(comm) if module else comm
+        return {**params, self.group_keyword: wrapped}
 
     def command_program(self, params: dict[str, Any]) -> str | None:
         """The program a call would start (the first word of its command that is not a launcher
@@ -160,8 +178,9 @@ def parameters(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_calculator(name: str, params: dict[str, Any], ranks: int = 1,
-                    launcher: str | None = None) -> Calculator:
-    """Import and construct the calculator, its program (if any) launched on `ranks` ranks."""
+                    launcher: str | None = None, comm=None) -> Calculator:
+    """Import and construct the calculator, its program (if any) launched on `ranks` ranks, or
+    (`comm`, an mpi4py communicator) its Python running on those ranks of this MPI job."""
     entry = resolve(name)
     module = importlib.import_module(entry.module)
     try:
@@ -171,6 +190,8 @@ def make_calculator(name: str, params: dict[str, Any], ranks: int = 1,
     settings = parameters(name, params)
     if entry.mpi == PROGRAM:
         settings = entry.with_command(settings, entry.command(settings, ranks, launcher))
+    if comm is not None:
+        settings = entry.on_group(settings, comm)
     return factory(**settings)
 
 

@@ -150,11 +150,16 @@ class OraclePool:
 
 
 def open_pool(oracle: "Oracle", calls_dir: Path) -> Pool:
-    """The pool `oracle.executor` names: this campaign's worker processes, or Parsl's apps."""
+    """The pool `oracle.executor` names: this campaign's worker processes, Parsl's apps, or
+    groups of this MPI job's ranks."""
     if oracle.executor == "parsl":
         from lotf.oracle.parsl_pool import ParslPool
 
         return ParslPool(oracle, calls_dir)
+    if oracle.executor == "mpi":
+        from lotf.oracle.mpi_pool import MpiPool
+
+        return MpiPool(oracle.timeout, oracle.threads_per_worker)
     return OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker)
 
 

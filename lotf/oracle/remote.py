@@ -31,11 +31,8 @@ def run_detached(workdir: str, timeout: float, threads: int):
     from lotf.oracle.call import CallOutcome
     from lotf.oracle.pool import kill_tree
 
-    environment = {**os.environ, **{v: str(threads) for v in
-                                    ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     start = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "lotf.oracle.remote", workdir],
-                             env=environment, start_new_session=True)
+    child = start_call(workdir, threads)
     try:
         child.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -45,12 +42,33 @@ def run_detached(workdir: str, timeout: float, threads: int):
     finally:
         if child.poll() is None:  # the worker itself is being stopped
             kill_tree(child.pid)
+    return outcome_of(workdir, child.returncode, time.monotonic() - start)
+
+
+# what an MPI launcher tells its ranks: a call's process started by a rank must not take them
+# for its own, or a code that starts MPI (GPAW) would join the rank's job
+LAUNCHER_PREFIXES = ("PMI_", "PMIX_", "HYDI_", "HYDRA_", "MPI_LOCAL", "OMPI_")
+
+
+def start_call(workdir: str, threads: int) -> subprocess.Popen:
+    """The call's process: a new session (killed with everything below it), `threads` threads."""
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith(LAUNCHER_PREFIXES)}
+    environment.update({v: str(threads) for v in
+                        ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    return subprocess.Popen([sys.executable, "-m", "lotf.oracle.remote", workdir],
+                            env=environment, start_new_session=True)
+
+
+def outcome_of(workdir: str, returncode: int, wall_time: float):
+    """The outcome the call's process wrote, or a failure saying how it ended without one."""
+    from lotf.oracle.call import CallOutcome
+
     reply = Path(workdir) / OUTCOME
     if not reply.is_file():
-        how = f"killed by signal {-child.returncode}" if child.returncode < 0 \
-            else f"exit code {child.returncode}"
+        how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
         return CallOutcome(error=f"oracle process died without a result ({how})",
-                           wall_time=time.monotonic() - start)
+                           wall_time=wall_time)
     with open(reply, "rb") as handle:
         return pickle.load(handle)
 

@@ -6,6 +6,7 @@ An SCF that reaches `maxiter` raises KohnShamConvergenceError, so the call fails
 """
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,21 @@ class Gpaw(Code):
                     "or run gpaw install-data")
         return None
 
+    def enter_group(self) -> None:
+        """GPAW reads its MPI backend when `gpaw` is imported (ASE's plugin search does that
+        early) and starts it with `gpaw.mpi`, which refuses ASE's world of one that lotf's
+        ranks keep (their ASE writes files alone): it is imported here, ASE's world unset."""
+        import ase.parallel
+
+        super().enter_group()
+        if "gpaw" in sys.modules:
+            sys.modules["gpaw"].GPAW_MPI_BACKEND = self.group_environment["GPAW_MPI_BACKEND"]
+        kept, ase.parallel.world.comm = ase.parallel.world.comm, None
+        try:
+            import gpaw.mpi  # noqa: F401
+        finally:
+            ase.parallel.world.comm = kept
+
     def unconverged(self, calc: Calculator, workdir: Path) -> str | None:
         scf = getattr(calc, "scf", None)
         if scf is not None and getattr(scf, "converged", True) is False:
@@ -53,4 +69,6 @@ register("gpaw", Gpaw(
     package="gpaw", mpi=PYTHON, versioned=True,
     # reusing a GPAW calculator starts the next SCF from the last wavefunctions
     reusable=False, rank_environment={"GPAW_MPI_BACKEND": "cgpaw"},
-    communicator="gpaw.mpi:world"))
+    communicator="gpaw.mpi:world", group_keyword="communicator",
+    group_wrapper="gpaw.mpi4pywrapper:MPI4PYWrapper",
+    group_environment={"GPAW_MPI_BACKEND": "mpi4py"}))
