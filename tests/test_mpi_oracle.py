@@ -4,13 +4,15 @@ processes they kill past the timeout; a campaign converges with every label once
 that cannot hold the groups, or none at all, is refused in one line before any call."""
 
 import pickle
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from test_dft_codes import SMALL_GPAW, gpaw_setups, label_once, li3ps4  # noqa: F401
-from test_mpi_campaign import TWO_WALKERS, assert_exactly_once, launch
+from test_mpi_campaign import TWO_WALKERS, assert_exactly_once, assert_once_but_lost_in_flight, launch
 
 from lotf.ledger import OK, Ledger
 
@@ -102,3 +104,29 @@ def test_a_launch_that_cannot_hold_the_oracle_groups_is_refused_before_any_call(
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("lotf: error: " + expected), lines
     assert count_calls(counter) == 0
+
+
+def test_sigterm_while_the_oracle_ranks_label_stops_the_job_and_it_resumes(
+        tmp_path, counter, env_with_tests):
+    config = emt_campaign(tmp_path, counter, count=4, delay=2.0, **TWO_WALKERS)
+    campaign = yaml.safe_load(config.read_text())
+    campaign["oracle"]["executor"] = "mpi"
+    config.write_text(yaml.safe_dump(campaign, sort_keys=False))
+    log = tmp_path / "run" / "logs" / "lotf.log"
+    process = launch(4, config, tmp_path / "run", env_with_tests, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None and \
+            "labelling" not in (log.read_text() if log.is_file() else ""):
+        time.sleep(0.1)
+    time.sleep(1.0)  # the calls are in their processes on the oracle ranks
+    assert process.poll() is None and count_calls(counter) >= 1
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output[-3000:]
+    assert "MPI_Abort" not in output  # the oracle ranks killed their calls when told to stop
+    assert processes_naming(tmp_path) == []
+    done = launch(4, config, tmp_path / "run", env_with_tests)
+    output, _ = done.communicate(timeout=600)
+    assert done.returncode == 0, output[-3000:]
+    assert _status(tmp_path / "run", env_with_tests)["converged"] is True
+    assert_once_but_lost_in_flight(tmp_path / "run", counter)
