@@ -88,7 +88,9 @@ def test_campaign_converges_and_reports(reference):
     assert (workdir / "potentials" / f"gen-{status['generation']:04d}" / "pot.mtp").is_file()
     validation = json.loads((workdir / "results.json").read_text())["validation"]
     assert validation["frames"] == 12 and validation["generation"] == status["generation"]
-    assert validation["energy_mae_mev_per_atom"] < 10 and validation["forces_mae_ev_per_a"] < 0.1
+    # over seeds 1-8 this campaign validates at 2.7-11.5 meV/atom, 0.017-0.023 eV/Å (level 8,
+    # least squares only): the bound is on the spread, not on one trajectory's value
+    assert validation["energy_mae_mev_per_atom"] < 15 and validation["forces_mae_ev_per_a"] < 0.05
     assert (workdir / "figures" / "validation-parity.png").stat().st_size > 10_000
     training = Ledger(workdir / "ledger.db").labelled(exclude=("validation",))
     assert len(training) == status["oracle_calls"]["ok"] - 12  # validation labels are not trained on

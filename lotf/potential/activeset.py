@@ -1,10 +1,17 @@
 """The active set: the D-optimal (maximum-volume) rows of the training basis, and grades against it.
 
 Rows are derivatives of the energy with respect to the potential's parameters (the potential
-linearised), one per configuration (configuration mode) or per atomic neighbourhood
-(neighbourhood mode). The extrapolation grade of a row b is max_j |(b A⁻¹)_j| for the
-active-set matrix A: at most 1 inside the span the training data covers with maximal volume,
-above 1 outside it (Podryabinkin & Shapeev 2017).
+linearised), one per configuration (configuration mode, averaged over its atoms) or per atomic
+neighbourhood (neighbourhood mode). The extrapolation grade of a row b is max_j |(b A⁻¹)_j| for
+the active-set matrix A: at most 1 inside the span the training data covers with maximal
+volume, above 1 outside it (Podryabinkin & Shapeev 2017).
+
+The build is MLIP's, so the grade is MLIP's grade and the paper's thresholds mean what they say:
+A starts as 1e-6·I, and the row of largest |b A⁻¹| entry is swapped in (the row it replaces goes
+back among the candidates) until no entry exceeds 1.001. A direction no training row reaches
+keeps its placeholder row, so a structure that moves along it is graded about 10⁶ × its step.
+Each swap is a rank-one update of A⁻¹ and of every candidate's coefficients (O(rows × m)).
+Reproduced against MLIP-3's own active sets in tests/test_mlip_grades.py.
 """
 
 from dataclasses import dataclass, field
@@ -12,107 +19,128 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from scipy.linalg import qr
 
 Mode = Literal["configuration", "neighbourhood"]
-SWAP_TOLERANCE = 1.0 + 1e-6  # swap only rows that grow the volume by more than this factor
-MAX_SWAPS = 10_000
-RANK_TOLERANCE = 1e-9  # singular values below this fraction of the largest are dependencies
+PLACEHOLDER = 1e-6  # MLIP's starting active set: PLACEHOLDER · identity
+THRESHOLD = 1.001  # MLIP's: a swap must grow |det A| by more than this factor
+TRAINING = -1  # the owner of rows that are already in the training set (or placeholders)
 
 
-def maxvol(rows: np.ndarray) -> np.ndarray:
-    """Indices of the m rows of the (n >= m, m) matrix whose square submatrix has (locally) maximal volume."""
-    m = rows.shape[1]
-    _, _, pivots = qr(rows.T, pivoting=True, mode="economic")
-    chosen = np.array(pivots[:m])
-    for _ in range(MAX_SWAPS):
-        coefficients = _coefficients(rows, rows[chosen])
-        i, j = np.unravel_index(np.argmax(np.abs(coefficients)), coefficients.shape)
-        if abs(coefficients[i, j]) <= SWAP_TOLERANCE:
-            break
-        chosen[j] = i
-    return chosen
+class _Swaps:
+    """MaxVol by rank-one swaps: the active matrix A, A⁻¹, and the candidates' coefficients B A⁻¹.
 
+    `owners` labels each candidate row (and TRAINING for A's rows); a swap exchanges a candidate
+    with the active row it replaces, labels and all, as MLIP does.
+    """
 
-def _coefficients(rows: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """C with rows = C @ active, i.e. C = rows @ active⁻¹."""
-    try:
-        return np.linalg.solve(active.T, rows.T).T
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            "the training basis is rank-deficient: more distinct structures are needed"
-        ) from None
+    def __init__(self, matrix: np.ndarray, inverse: np.ndarray, candidates: np.ndarray,
+                 owners: np.ndarray):
+        self.matrix, self.inverse = np.array(matrix), np.array(inverse)
+        self.candidates = np.array(candidates, dtype=float)
+        self.coefficients = self.candidates @ self.inverse
+        self.owners = np.array(owners)
+        self.active_owners = np.full(len(self.matrix), TRAINING)
+
+    def best(self, allowed: np.ndarray | None = None) -> tuple[int, int, float]:
+        """The candidate and active position of the largest |coefficient| (first one on ties)."""
+        magnitude = np.abs(self.coefficients)
+        if allowed is not None:
+            magnitude = np.where(allowed[:, None], magnitude, 0.0)
+        i, j = divmod(int(np.argmax(magnitude)), magnitude.shape[1])
+        return i, j, float(magnitude[i, j])
+
+    def swap(self, i: int, j: int) -> None:
+        """Candidate i becomes active row j; the old row j becomes candidate i."""
+        pivot = self.coefficients[i, j]
+        change = self.coefficients[i].copy()
+        change[j] -= 1.0  # (b - a_j) A⁻¹
+        self.inverse -= np.outer(self.inverse[:, j] / pivot, change)
+        column = self.coefficients[:, j] / pivot
+        column[i] += 1.0 / pivot
+        self.coefficients -= np.outer(column, change)
+        self.matrix[j], self.candidates[i] = self.candidates[i].copy(), self.matrix[j].copy()
+        self.active_owners[j], self.owners[i] = self.owners[i], self.active_owners[j]
 
 
 @dataclass(frozen=True)
 class ActiveSet:
-    """The active-set matrix A (r x r) in the training rows' span, and which mode rows come from.
+    """The active-set matrix A (r x r), the map of basis rows into its coordinates, and the mode.
 
-    Some parameters act alike on every training structure (MTP basis functions that are
-    combinations of others; radial coefficients over a narrow range of distances);
-    `projection` (m x r) maps rows onto the r independent directions of the training data,
-    where A is invertible. Without dependencies r = m and it is a rotation.
+    `projection` (m x r) maps a basis row into A's coordinates: for sets built here it permutes
+    the backend's columns into the order MLIP's MaxVol visits them (which decides ties and which
+    placeholder a row replaces); sets saved by earlier lotf versions carry their SVD projection.
     """
 
     mode: Mode
     matrix: np.ndarray
     projection: np.ndarray
     inverse: np.ndarray = field(init=False, repr=False, compare=False)
+    grade_matrix: np.ndarray = field(init=False, repr=False, compare=False)  # projection @ A⁻¹
 
     def __post_init__(self) -> None:
         try:
-            object.__setattr__(self, "inverse", np.linalg.inv(self.matrix))
+            inverse = np.linalg.inv(self.matrix)
         except np.linalg.LinAlgError:
             raise ValueError("the active-set matrix is singular") from None
+        object.__setattr__(self, "inverse", inverse)
+        object.__setattr__(self, "grade_matrix", self.projection @ inverse)
 
     @classmethod
-    def from_rows(cls, rows: np.ndarray, mode: Mode) -> "ActiveSet":
-        """The maximum-volume active set of the training rows (at least one per parameter)."""
-        if len(rows) < rows.shape[1]:
-            raise ValueError(f"an active set needs at least {rows.shape[1]} rows (one per "
+    def from_rows(cls, rows: np.ndarray, mode: Mode,
+                  order: np.ndarray | None = None) -> "ActiveSet":
+        """MLIP's maximum-volume active set of the training rows (at least one per parameter).
+
+        `order` lists the basis columns in the reference order (MLIP's coefficient order).
+        """
+        count = rows.shape[1]
+        if len(rows) < count:
+            raise ValueError(f"an active set needs at least {count} rows (one per "
                              f"parameter), got {len(rows)}")
-        _, values, directions = np.linalg.svd(rows, full_matrices=False)
-        projection = directions[values > values[0] * RANK_TOLERANCE].T
-        reduced = rows @ projection
-        return cls(mode, np.array(reduced[maxvol(reduced)]), projection)
+        projection = np.eye(count)[:, order] if order is not None else np.eye(count)
+        swaps = _Swaps(PLACEHOLDER * np.eye(count), np.eye(count) / PLACEHOLDER,
+                       rows @ projection, np.full(len(rows), TRAINING))
+        while True:
+            i, j, coefficient = swaps.best()
+            if coefficient <= THRESHOLD:
+                return cls(mode, swaps.matrix, projection)
+            swaps.swap(i, j)
 
     @property
     def rows(self) -> np.ndarray:
         """The active rows in the basis's own coordinates."""
-        return self.matrix @ self.projection.T
+        return self.matrix @ self.projection.T  # the projection's columns are orthonormal
 
     def grades(self, rows: np.ndarray) -> np.ndarray:
-        """Extrapolation grade of each row: max |b A⁻¹| (A⁻¹ computed once, so O(m²) a row)."""
-        return np.abs(np.atleast_2d(rows) @ self.projection @ self.inverse).max(axis=1)
+        """Extrapolation grade of each row: max |b A⁻¹| (O(m r) a row)."""
+        return np.abs(np.atleast_2d(rows) @ self.grade_matrix).max(axis=1)
 
     def log_volume(self) -> float:
         """log |det A|: what D-optimal selection maximises."""
         return float(np.linalg.slogdet(self.matrix)[1])
 
     def select(self, rows: np.ndarray, owners: np.ndarray, max_new: int,
-               threshold: float = SWAP_TOLERANCE) -> tuple[list[int], "ActiveSet"]:
-        """Greedy D-optimal choice of at most `max_new` owners (configurations) among candidates.
+               threshold: float = THRESHOLD) -> tuple[list[int], "ActiveSet"]:
+        """MLIP's selection of at most `max_new` owners (configurations) among candidate rows.
 
-        Each step swaps into A the candidate row that grows |det A| most (by its grade, a factor
-        above `threshold`); the configuration owning it is selected. Returns the owners chosen,
-        in order, and the grown active set. This is MLIP's select-add.
+        Swaps into A the candidate row of largest coefficient while it exceeds `threshold`
+        (each swap grows |det A| by that factor); once `max_new` owners have entered, only their
+        rows (and rows swapped out before) compete. Returns the owners whose rows are in the
+        final A, in the order they entered, and the grown active set.
         """
-        rows = rows @ self.projection
-        matrix = np.array(self.matrix)
-        chosen: list[int] = []
-        available = np.ones(len(rows), dtype=bool)
-        while len(chosen) < max_new and available.any():
-            coefficients = np.abs(_coefficients(rows[available], matrix))
-            i, j = np.unravel_index(np.argmax(coefficients), coefficients.shape)
-            if coefficients[i, j] <= threshold:
+        swaps = _Swaps(self.matrix, self.inverse, rows @ self.projection, owners)
+        entered: list[int] = []
+        while True:
+            allowed = None
+            if len(entered) >= max_new:
+                allowed = np.isin(swaps.owners, [*entered, TRAINING])
+            i, j, coefficient = swaps.best(allowed)
+            if coefficient <= threshold:
                 break
-            index = np.flatnonzero(available)[i]
-            matrix[j] = rows[index]
-            owner = int(owners[index])
-            if owner not in chosen:
-                chosen.append(owner)
-            available[index] = False
-        return chosen, ActiveSet(self.mode, matrix, self.projection)
+            if swaps.owners[i] != TRAINING and int(swaps.owners[i]) not in entered:
+                entered.append(int(swaps.owners[i]))
+            swaps.swap(i, j)
+        kept = [owner for owner in entered if owner in swaps.active_owners]
+        return kept, ActiveSet(self.mode, swaps.matrix, self.projection)
 
     def save(self, path: Path) -> None:
         """Write as .npz (to a temporary name first is the caller's business)."""
@@ -121,10 +149,10 @@ class ActiveSet:
 
     def save_for_lammps(self, path: Path) -> None:
         """The grade's matrix (projection @ inverse) as `pair_style mtp grade FILE` reads it."""
-        grade = self.projection @ self.inverse
         with open(path, "w") as handle:
-            handle.write(f"lotf-grade {self.mode} {grade.shape[0]} {grade.shape[1]}\n")
-            np.savetxt(handle, grade, fmt="%.17g")
+            handle.write(f"lotf-grade {self.mode} {self.grade_matrix.shape[0]} "
+                         f"{self.grade_matrix.shape[1]}\n")
+            np.savetxt(handle, self.grade_matrix, fmt="%.17g")
 
     @classmethod
     def load(cls, path: Path) -> "ActiveSet":

@@ -88,25 +88,33 @@ class Potential(ABC):
         result = self._evaluate(atoms, with_basis=self.active_set is not None)
         if self.active_set is not None:
             if self.active_set.mode == "configuration":
-                result.grade = float(self.active_set.grades(result.basis.sum(axis=0))[0])
+                result.grade = float(self.active_set.grades(result.basis.mean(axis=0))[0])
             else:
                 result.atom_grades = self.active_set.grades(result.basis)
                 result.grade = float(result.atom_grades.max())
         return result
 
+    def grade_order(self) -> np.ndarray | None:
+        """The basis columns in the order the reference MaxVol visits them (None: as they are)."""
+        return None
+
     def basis_rows(self, structures: list[Atoms], mode: Mode) -> tuple[np.ndarray, np.ndarray]:
-        """Basis rows of the structures and, for each row, the index of its structure."""
+        """Basis rows of the structures and, for each row, the index of its structure.
+
+        A configuration's row is its atoms' mean (MLIP's `weight_scaling 2`), so cells of
+        different sizes are graded alike.
+        """
         rows, owners = [], []
         for index, atoms in enumerate(structures):
             basis = self._evaluate(atoms, with_basis=True).basis
-            rows.append(basis.sum(axis=0, keepdims=True) if mode == "configuration" else basis)
+            rows.append(basis.mean(axis=0, keepdims=True) if mode == "configuration" else basis)
             owners.append(np.full(len(rows[-1]), index))
         return np.vstack(rows), np.concatenate(owners)
 
     def update_active_set(self, train: list[Atoms], mode: Mode = "neighbourhood") -> None:
         """The maximum-volume active set of the training structures (after each fit)."""
         rows, _ = self.basis_rows(train, mode)
-        self.active_set = ActiveSet.from_rows(rows, mode)
+        self.active_set = ActiveSet.from_rows(rows, mode, self.grade_order())
 
     def select(self, candidates: list[Atoms], max_new: int) -> list[int]:
         """Indices of at most `max_new` candidates that grow the active set's volume most."""

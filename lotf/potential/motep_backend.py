@@ -69,6 +69,11 @@ class MotepMTP(MTPPotential):
     def min_dist(self) -> float:
         return float(self.data.radial_basis.min)
 
+    def _basis_blocks(self) -> tuple[int, int, int]:
+        data = self.data
+        return (len(data.alpha_moment_mapping), data.species_count,
+                data.species_count**2 * data.radial_funcs_count * data.radial_basis.size)
+
     def _engine_for_run(self):
         if self._engine is None:
             from motep.potentials.mtp.cext.engine import CExtMTPEngine

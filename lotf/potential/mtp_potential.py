@@ -7,6 +7,8 @@ inside LAMMPS through lotf's plugin (the file plus the active set's grade file) 
 from abc import abstractmethod
 from pathlib import Path
 
+import numpy as np
+
 from lotf.potential.base import Potential
 
 MTP_FILE = "pot.mtp"
@@ -22,6 +24,18 @@ class MTPPotential(Potential):
     @abstractmethod
     def write_mtp(self, path: Path) -> None:
         """Write the potential as an MLIP .mtp file (which carries no species names)."""
+
+    @abstractmethod
+    def _basis_blocks(self) -> tuple[int, int, int]:
+        """How many moment, species and radial coefficients the basis columns hold, in that order."""
+
+    def grade_order(self) -> np.ndarray:
+        """MLIP's coefficient order (radial, species, moment) for the active set, so that its
+        MaxVol breaks ties and replaces placeholders as MLIP's does."""
+        moments, species, radial = self._basis_blocks()
+        start = moments + species
+        return np.r_[np.arange(start, start + radial), np.arange(moments, start),
+                     np.arange(moments)]
 
     def _save(self, directory: Path) -> dict:
         self.write_mtp(directory / MTP_FILE)

@@ -82,6 +82,10 @@ class NativeMTP(MTPPotential):
             self._model = _core_model(self.mtp, self.mtp.parameters())
         return self._model
 
+    def _basis_blocks(self) -> tuple[int, int, int]:
+        moments, species = len(self.mtp.alpha_moment_mapping), self.mtp.species_count
+        return moments, species, self.mtp.parameter_count - moments - species
+
     def _types(self, atoms: Atoms) -> np.ndarray:
         return np.argmax(atoms.numbers[:, None] == self._numbers, axis=1).astype(np.int32)
 

@@ -169,7 +169,7 @@ void PairMTP::compute(int eflag, int vflag) {
         if (configuration_grade_) {
             std::vector<double> sum(total.size());
             MPI_Allreduce(total.data(), sum.data(), static_cast<int>(total.size()), MPI_DOUBLE, MPI_SUM, world);
-            extra_[0] = grade(sum);
+            extra_[0] = grade(sum) / static_cast<double>(atom->natoms);  // the grade of the atoms' mean row
         } else {
             MPI_Allreduce(&worst, &extra_[0], 1, MPI_DOUBLE, MPI_MAX, world);
         }

@@ -1,5 +1,7 @@
 """Rebuild this folder from ../shared/reference/mlip: every 5th frame of each .cfg, byte for byte.
 
+grades/noncubic/10 is copied whole (an active set is built from every frame).
+
 Usage: python tests/data/mlip/subset.py /path/to/shared/reference/mlip
 """
 
@@ -25,6 +27,9 @@ def subset(source: Path, target: Path) -> None:
 if __name__ == "__main__":
     reference = Path(sys.argv[1])
     for cfg in reference.glob("*/**/*.cfg.gz"):
-        subset(cfg, HERE / cfg.relative_to(reference))
+        if cfg.relative_to(reference).parts[0] != "grades":
+            subset(cfg, HERE / cfg.relative_to(reference))
+    whole = Path("grades") / "noncubic" / "10"
+    shutil.copytree(reference / whole, HERE / whole, dirs_exist_ok=True)
     for mtp in reference.glob("*/*/pot.mtp"):
         shutil.copy(mtp, HERE / mtp.relative_to(reference))
