@@ -3,10 +3,11 @@
 import ase.io
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk
-from ase.data import atomic_masses
+from ase.data import atomic_masses, covalent_radii
 
-from lotf.build.amorphous import AmorphousSpec, min_distance_matrix, pack
+from lotf.build.amorphous import DEFAULT_MIN_DISTANCE_FACTOR, AmorphousSpec, min_distance_matrix, pack
 from lotf.build.interface import InterfaceSpec, stack
 from lotf.errors import UserError
 
@@ -118,6 +119,22 @@ def test_interface_refuses_mismatch_and_impossible_distances():
         stack(lps, wide, (1.2, 1.5), {"Li-Li": 2.5}, 0.05, np.random.default_rng(0))
     with pytest.raises(UserError, match="no lateral shift .* widen the gap range"):
         stack(lps, lps, (1.2, 1.5), {"Li-Li": 7.0}, 0.05, np.random.default_rng(0))
+
+
+def test_interface_keeps_pairs_it_was_not_told_about_apart():
+    # a Li on the bottom block's top face under a 1.5 Å grid of S on the top block's bottom
+    # face: with a gap of 1.2-1.5 Å some S is within 1.84 Å of the Li at any shift
+    bottom = Atoms("Li", scaled_positions=[(0.0, 0.0, 0.999)], cell=[6, 6, 3], pbc=True)
+    grid = [(x / 4, y / 4, 0.001) for x in range(4) for y in range(4)]
+    top = Atoms("S16", scaled_positions=grid, cell=[6, 6, 3], pbc=True)
+    li_s = DEFAULT_MIN_DISTANCE_FACTOR * (covalent_radii[3] + covalent_radii[16])  # 1.98 Å
+    with pytest.raises(UserError, match=r"other pairs 0.85 x their covalent radii .* short"):
+        stack(bottom, top, (1.2, 1.5), {"Li-Li": 2.5}, 0.05, np.random.default_rng(0))
+    atoms = stack(bottom, top, (1.2, 3.0), {"Li-Li": 2.5}, 0.05, np.random.default_rng(0))
+    block = atoms.get_array("block")
+    assert atoms.get_all_distances(mic=True)[block == 0][:, block == 1].min() >= li_s
+    named = stack(bottom, top, (1.2, 1.5), {"Li-S": 1.5}, 0.05, np.random.default_rng(0))
+    assert named.get_all_distances(mic=True)[block == 0][:, block == 1].min() >= 1.5
 
 
 def test_interface_spec_from_files_with_a_supercell(tmp_path):

@@ -98,12 +98,17 @@ def box_lengths(spec: AmorphousSpec, mass_amu: float) -> np.ndarray:
 
 def min_distance_matrix(spec: AmorphousSpec) -> np.ndarray:
     """Minimum allowed distance (Å) between atoms of different units, indexed by atomic numbers."""
-    default = spec.min_distance.get("default")
-    radii = covalent_radii
-    table = np.add.outer(radii, radii) * DEFAULT_MIN_DISTANCE_FACTOR
+    return pair_minimum_table(spec.min_distance)
+
+
+def pair_minimum_table(min_distance: dict[str, float]) -> np.ndarray:
+    """Minimum distances (Å) indexed by atomic numbers: the pairs given ('Li-S'), else
+    'default' if given, else DEFAULT_MIN_DISTANCE_FACTOR times the sum of covalent radii."""
+    default = min_distance.get("default")
+    table = np.add.outer(covalent_radii, covalent_radii) * DEFAULT_MIN_DISTANCE_FACTOR
     if default is not None:
         table[:] = default
-    for pair, value in spec.min_distance.items():
+    for pair, value in min_distance.items():
         if pair != "default":
             a, b = (atomic_numbers[s] for s in pair.split("-"))
             table[a, b] = table[b, a] = value

@@ -2,7 +2,9 @@
 
 The top block takes the bottom block's lateral cell (a small lateral strain, reported), sits a
 gap above it, and is shifted laterally so that no pair across an interface is closer than its
-minimum distance (the paper: Li-Li >= 2.5 Å, gap adjusted within 1.2-1.5 Å). The periodic cell
+minimum distance (the paper: Li-Li >= 2.5 Å, gap adjusted within 1.2-1.5 Å); pairs not named
+keep the packer's default (0.85 x their covalent radii, or `default`), so no Li-S lands 1.3 Å
+apart because only Li-Li was listed. The periodic cell
 has two interfaces of equal area: one at the bottom block's top face, one at its bottom face.
 """
 
@@ -13,7 +15,7 @@ from ase import Atoms
 from ase.geometry import get_distances
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from lotf.build.amorphous import is_pair
+from lotf.build.amorphous import DEFAULT_MIN_DISTANCE_FACTOR, is_pair, pair_minimum_table
 from lotf.build.files import StructureFile
 from lotf.build.spec import StructureSpec
 from lotf.errors import UserError
@@ -31,7 +33,9 @@ class InterfaceSpec(StructureSpec):
     gap: tuple[NonNegativeFloat, NonNegativeFloat] = Field(
         (1.2, 1.5), description="Å between the blocks' faces: the range searched")
     min_distance: dict[str, PositiveFloat] = Field(
-        default_factory=lambda: {"Li-Li": 2.5}, description="Å across the interfaces, by pair")
+        default_factory=lambda: {"Li-Li": 2.5},
+        description=f"Å across the interfaces, by pair ('Li-Li') or 'default'; pairs not named: "
+        f"{DEFAULT_MIN_DISTANCE_FACTOR} x the sum of their covalent radii, or 'default'")
     max_strain: PositiveFloat = Field(0.05, description="largest lateral strain put on `top`")
     replicas: PositiveInt = Field(1, le=1000)
 
@@ -40,8 +44,8 @@ class InterfaceSpec(StructureSpec):
         if self.gap[0] > self.gap[1]:
             raise ValueError(f"gap {list(self.gap)}: give [smallest, largest] in Å")
         for pair in self.min_distance:
-            if not is_pair(pair):
-                raise ValueError(f"'{pair}' is not a species pair such as 'Li-Li'")
+            if pair != "default" and not is_pair(pair):
+                raise ValueError(f"'{pair}' is not a species pair such as 'Li-Li' (or 'default')")
         return self
 
     def symbols(self) -> set[str]:
@@ -70,20 +74,24 @@ def stack(bottom: Atoms, top: Atoms, gap: tuple[float, float], min_distance: dic
                         f"than max_strain {max_strain:.1%}")
     normal = np.cross(*lateral) / np.linalg.norm(np.cross(*lateral))
     heights = bottom.cell.lengths()[2], top.cell.lengths()[2]
+    limits = pair_minimum_table(min_distance)
     best = None
     for width in np.linspace(gap[0], gap[1], GAP_STEPS if gap[1] > gap[0] else 1):
         for _ in range(SHIFT_TRIALS):
             shift = rng.random(2)
             atoms = _assemble(bottom, top, lateral, normal, heights, width, shift)
-            margin = _closest_margin(atoms, min_distance)
+            margin = _closest_margin(atoms, limits)
             if best is None or margin > best[0]:
                 best = (margin, atoms, width, shift)
         if best[0] >= 0:
             break
     margin, atoms, width, shift = best
     if margin < 0:
-        raise UserError(f"no lateral shift of the top bulk keeps {min_distance} across the "
-                        f"interfaces with a gap of {gap[0]:g}-{gap[1]:g} Å; widen the gap range")
+        others = "" if "default" in min_distance else \
+            f", other pairs {DEFAULT_MIN_DISTANCE_FACTOR} x their covalent radii"
+        raise UserError(f"no lateral shift of the top bulk keeps {min_distance}{others} across "
+                        f"the interfaces with a gap of {gap[0]:g}-{gap[1]:g} Å (the best is "
+                        f"{-margin:.2f} Å short); widen the gap range")
     atoms.info.update(interface_heights=[float(heights[0] + width / 2),
                                          float(heights[0] + width + heights[1] + width / 2)],
                       interface_area=float(np.linalg.norm(np.cross(*lateral))),
@@ -116,18 +124,12 @@ def _assemble(bottom, top, lateral, normal, heights, gap, shift) -> Atoms:
     return atoms
 
 
-def _closest_margin(atoms: Atoms, min_distance: dict[str, float]) -> float:
-    """The smallest (distance - minimum) over the pairs across the blocks; negative: too close."""
-    symbols = np.array(atoms.get_chemical_symbols())
+def _closest_margin(atoms: Atoms, limits: np.ndarray) -> float:
+    """The smallest (distance - minimum) over every pair across the blocks; negative: too close.
+    `limits` is the minimum distance by atomic numbers."""
     block = atoms.get_array("block")
-    margin = np.inf
-    for pair, limit in min_distance.items():
-        a, b = pair.split("-")
-        for first, second in ((a, b), (b, a)):
-            lower = (symbols == first) & (block == 0)
-            upper = (symbols == second) & (block == 1)
-            if lower.any() and upper.any():
-                _, d = get_distances(atoms.positions[lower], atoms.positions[upper],
-                                     cell=atoms.cell, pbc=True)
-                margin = min(margin, float(d.min()) - limit)
-    return margin
+    lower, upper = block == 0, block == 1
+    _, distances = get_distances(atoms.positions[lower], atoms.positions[upper],
+                                 cell=atoms.cell, pbc=True)
+    minimum = limits[np.ix_(atoms.numbers[lower], atoms.numbers[upper])]
+    return float((distances - minimum).min())
