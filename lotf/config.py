@@ -333,6 +333,9 @@ class MD(Strict):
         "style when the potential has one and the plugin was built")
     ranks: PositiveInt = Field(1, le=100_000, description="MPI ranks for each MD run (mpiexec), the cell "
                                "split between them by the pair style")
+    barostat: Literal["aniso", "iso"] = Field(
+        "aniso", description="how NPT couples the cell: aniso, each axis to its own stress; iso, "
+        "all three scaled together (keeps a liquid's small cell in shape)")
 
     @field_validator("phases")
     @classmethod

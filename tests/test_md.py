@@ -81,6 +81,19 @@ def test_npt_holds_the_target_pressure(broad, target, coupling):
     assert abs(pressure.mean() - target) < 1500  # bar; instantaneous spread is ~15 kbar here
 
 
+def test_isotropic_npt_scales_the_cell_as_a_whole_and_anisotropic_does_not(broad):
+    def lengths(barostat):
+        result = run_md(broad, lattice(), MDSettings("npt", (300.0, 300.0), 1500,
+                                                     pressure_bar=20_000.0, barostat=barostat))
+        return result.final.cell.lengths(), result.final.get_volume()
+
+    iso, volume = lengths("iso")
+    assert volume < 0.99 * lattice().get_volume()  # 20 kbar compressed it
+    assert np.ptp(iso) / iso.mean() < 1e-9  # the cubic cell stays cubic
+    aniso, _ = lengths("aniso")
+    assert np.ptp(aniso) / aniso.mean() > 1e-6  # each axis followed its own stress
+
+
 def test_nvt_ramp_follows_the_temperature(broad):
     result = run_md(broad, lattice(), MDSettings("nvt", (200.0, 600.0), 3000, thermo_every=100))
     temperature = result.thermo["temp"]
