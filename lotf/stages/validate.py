@@ -79,9 +79,13 @@ def _errors(energy: np.ndarray, forces: np.ndarray) -> dict:
 
 
 def _parity_plot(ctx: Context, energy: np.ndarray, forces: np.ndarray, result: dict) -> None:
+    """Energies as meV/atom from the oracle's mean (absolute ones, e.g. -3.861 eV/atom, give
+    tick labels that run into each other), forces as they are; a few ticks, square panels."""
     figure, axes = pyplot().subplots(1, 2, figsize=(9, 4.2))
+    relative = 1e3 * (energy - energy[:, 1].mean())
     for axis, (data, name, unit, mae) in zip(axes, [
-            (energy, "energy", "eV/atom", f"{result['energy_mae_mev_per_atom']:.1f} meV/atom"),
+            (relative, "energy − oracle mean", "meV/atom",
+             f"{result['energy_mae_mev_per_atom']:.1f} meV/atom"),
             (forces, "force components", "eV/Å", f"{result['forces_mae_ev_per_a']:.3f} eV/Å")], strict=True):
         axis.scatter(data[:, 1], data[:, 0], s=4, alpha=0.6)
         low, high = data.min(), data.max()
@@ -89,4 +93,7 @@ def _parity_plot(ctx: Context, energy: np.ndarray, forces: np.ndarray, result: d
         axis.set_xlabel(f"oracle {name} ({unit})")
         axis.set_ylabel(f"MTP {name} ({unit})")
         axis.set_title(f"MAE {mae}")
+        axis.locator_params(nbins=5)
+        axis.set_aspect("equal", adjustable="datalim")
+    figure.tight_layout()
     save_figure(ctx.run, "validation-parity", figure)
