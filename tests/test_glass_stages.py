@@ -23,7 +23,7 @@ def _campaign(tmp_path, stages):
         "melt_quench": MELT_QUENCH,
         "structure": {"rdf_max": 5.0, "bins": 100, "crystal": {"file": "fcc.cif"}},
         "energetics": {"crystal": {"file": "fcc.cif"}},
-        "diffusion": {"species": "Cu", "temperatures": [2800, 2400], "production": "1 ps",
+        "diffusion": {"species": "Cu", "temperatures": [3600, 3000], "production": "1 ps",
                       "length": "1 ps", "stop_without_hops": False},
         "stages": stages})
 
@@ -60,7 +60,7 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
     assert fu["value_ev"] == pytest.approx(energetics["energy_per_atom_ev"]["value_ev"])
     # the diffusion ladder runs in the glass's cell, from the glass
     glass_cell = read(tmp_path / "run" / "structures" / "melt-quench.extxyz").cell
-    hot = sorted((tmp_path / "run" / "trajectories" / "diffusion-2800K").glob("*.extxyz"))[0]
+    hot = sorted((tmp_path / "run" / "trajectories" / "diffusion-3600K").glob("*.extxyz"))[0]
     np.testing.assert_allclose(read(hot, 0).cell.lengths(), glass_cell.lengths(), atol=1e-6)
     assert len(results["diffusion"]["temperatures"]) == 2
     for name in ("melt-quench-history", "structure-rdf"):
