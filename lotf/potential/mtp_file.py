@@ -49,7 +49,8 @@ class MTPFile:
                 + self.species_count**2 * self.radial_funcs_count * self.radial_basis_size)
 
     def parameters(self) -> np.ndarray:
-        """Moment, species, then radial coefficients: MLIP's order, lotf's basis columns."""
+        """Moment, species, then radial coefficients: lotf's basis columns (MLIP's own
+        coefficient order is radial, species, moment: `MTPPotential.grade_order`)."""
         return np.concatenate([self.moment_coeffs, self.species_coeffs,
                                np.ravel(self.radial_coeffs)]).astype(float)
 
