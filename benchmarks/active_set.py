@@ -3,7 +3,7 @@
 For each reference case (MLIP-3's active set and grades of the Cu training sets in
 ../shared/reference/mlip/grades, or the copy in tests/data when that is absent): the seconds to
 evaluate every training neighbourhood's basis row, the seconds MaxVol takes on those rows, their
-ratio (machine-independent: the build is worth a few basis passes), the swaps made, and how far
+ratio (machine-independent: the build is worth a few basis passes), and how far
 lotf's A and grades are from MLIP-3's. Issue #17 measured MLIP-3's own build (mlp train
 --iteration_limit=0) at 8.1 s for a level-10 set on this kind of machine; it is not rerun here.
 Prints JSON.  Usage: python benchmarks/active_set.py

@@ -7,7 +7,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.data import atomic_masses, covalent_radii
 
-from lotf.build.amorphous import DEFAULT_MIN_DISTANCE_FACTOR, AmorphousSpec, min_distance_matrix, pack
+from lotf.build.amorphous import DEFAULT_MIN_DISTANCE_FACTOR, AmorphousSpec, pack, pair_minimum_table
 from lotf.build.interface import InterfaceSpec, stack
 from lotf.errors import UserError
 
@@ -28,7 +28,7 @@ def test_density_composition_and_distances():
     atoms = pack(spec, np.random.default_rng(1))
     assert atoms.get_chemical_formula() == "Li12P4S16"
     assert _density(atoms) == pytest.approx(1.8, rel=1e-12)
-    limits = min_distance_matrix(spec)
+    limits = pair_minimum_table(spec.min_distance)
     distances = atoms.get_all_distances(mic=True)
     other_unit = atoms.get_tags()[:, None] != atoms.get_tags()[None, :]
     allowed = limits[atoms.numbers][:, atoms.numbers]

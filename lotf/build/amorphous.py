@@ -96,11 +96,6 @@ def box_lengths(spec: AmorphousSpec, mass_amu: float) -> np.ndarray:
     return shape * (volume / np.prod(shape)) ** (1.0 / 3.0)
 
 
-def min_distance_matrix(spec: AmorphousSpec) -> np.ndarray:
-    """Minimum allowed distance (Å) between atoms of different units, indexed by atomic numbers."""
-    return pair_minimum_table(spec.min_distance)
-
-
 def pair_minimum_table(min_distance: dict[str, float]) -> np.ndarray:
     """Minimum distances (Å) indexed by atomic numbers: the pairs given ('Li-S'), else
     'default' if given, else DEFAULT_MIN_DISTANCE_FACTOR times the sum of covalent radii."""
@@ -124,7 +119,7 @@ def pack(spec: AmorphousSpec, rng: np.random.Generator) -> Atoms:
     templates.sort(key=len, reverse=True)  # big units first, while there is room
     mass = sum(atomic_masses[t.numbers].sum() for t in templates)
     lengths = box_lengths(spec, mass)
-    limits = min_distance_matrix(spec)
+    limits = pair_minimum_table(spec.min_distance)  # between atoms of different units
     for _ in range(RESTARTS):
         atoms = _try_pack(templates, lengths, limits, rng)
         if atoms is not None:
