@@ -24,7 +24,7 @@ from lotf.md import groups
 from lotf.md.groups import MDJob
 from lotf.md.ranks import mpiexec
 from lotf.md.run import MDSettings, run_md_many
-from lotf.potential import create, load
+from lotf.potential import FitSchedule, create, load
 
 
 def potential():
@@ -37,7 +37,7 @@ def potential():
         atoms.calc = EMT()
         atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
         frames.append(atoms)
-    fitted = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, seed=1, fit_steps=0)
+    fitted = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, seed=1, schedule=FitSchedule(steps=0))
     fitted.fit(frames, {"energy": 1.0, "forces": 0.1, "stress": 0.0}, seed=1)
     fitted.update_active_set(frames, "neighborhood")
     return fitted

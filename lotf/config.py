@@ -230,8 +230,19 @@ class Potential(Strict):
     radial_basis_size: PositiveInt = Field(8, le=64)
     weights: Weights = Weights()
     fit_steps: NonNegativeInt = Field(
-        100, le=1_000_000,
-        description="L-BFGS iterations over all coefficients after the least-squares start")
+        300, le=1_000_000,
+        description="L-BFGS iterations at most over all coefficients after the least-squares "
+                    "start (0: least squares only)")
+    fit_holdout: float = Field(
+        0.1, ge=0.0, le=0.5,
+        description="native: share of the structures held out to keep L-BFGS's best iterate")
+    fit_patience: PositiveInt = Field(
+        25, description="native: L-BFGS iterations without a better held-out loss before it stops")
+    fit_ridge: NonNegativeFloat = Field(
+        1e-6, description="native: ridge on the squared radial coefficients, in loss units")
+    warm_start: bool = Field(
+        True, description="native: start each generation's fit from the previous generation's "
+                          "coefficients")
 
     @field_validator("level")
     @classmethod
@@ -244,6 +255,15 @@ class Potential(Strict):
     def _radii(self) -> "Potential":
         if self.min_dist is not None and self.min_dist >= self.cutoff:
             raise ValueError(f"min_dist {self.min_dist} Å must be below cutoff {self.cutoff} Å")
+        return self
+
+    @model_validator(mode="after")
+    def _native_fit(self) -> "Potential":
+        native_only = sorted({"fit_holdout", "fit_patience", "fit_ridge", "warm_start"}
+                             & self.model_fields_set)
+        if self.backend != "native" and native_only:
+            raise ValueError(f"{', '.join(native_only)} apply to the native backend's fit; "
+                             f"motep's trainer takes only fit_steps")
         return self
 
 

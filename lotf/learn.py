@@ -43,7 +43,7 @@ from lotf.log import logger
 from lotf.md.groups import MDJob
 from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md_many
 from lotf.oracle import fingerprint, open_pool
-from lotf.potential import Potential, create, load
+from lotf.potential import FitSchedule, Potential, create, load
 from lotf.store import read_structures, write_structures
 
 MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen
@@ -476,23 +476,48 @@ def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> d
     settings = config.potential
     # the radial basis must cover every labelled distance (collisions are never labelled)
     min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data, settings.cutoff)
+    schedule = FitSchedule(settings.fit_steps, settings.fit_holdout, settings.fit_patience,
+                           settings.fit_ridge)
     potential = create(config.system.species, backend=settings.backend, level=settings.level,
                        cutoff=settings.cutoff,
                        min_dist=min_dist, radial_basis_size=settings.radial_basis_size,
-                       seed=config.seed + generation, fit_steps=settings.fit_steps)
+                       seed=config.seed + generation, schedule=schedule)
+    start = _warm_start(ctx, generation, potential)
     clock = time.perf_counter()
-    potential.fit(data, weights, seed=config.seed + generation)
+    if start is None:
+        potential.fit(data, weights, seed=config.seed + generation)
+    else:
+        potential.fit(data, weights, seed=config.seed + generation, start=start)
     potential.update_active_set(data, config.active_learning.grade_mode)
     errors = potential.errors(data)
     seconds = time.perf_counter() - clock
     checkpoint("train")
     ctx.run.save_generation(generation, potential.save)
-    logger.info("generation %d: trained on %d structures in %.1f s; RMSE %.2f meV/atom, "
-                "%.3f eV/Å", generation, len(data), seconds, errors["energy_rmse_mev_per_atom"],
-                errors["forces_rmse_ev_per_a"])
+    how = getattr(potential, "last_fit", None)
+    how = "" if how is None else (f"; {how.iterations} L-BFGS iterations, kept {how.best_iteration}"
+                                  f"{' (early stop)' if how.stopped_early else ''}")
+    logger.info("generation %d: trained on %d structures in %.1f s (%s%s); RMSE %.2f meV/atom, "
+                "%.3f eV/Å", generation, len(data), seconds,
+                "from the previous generation" if start is not None else "from a pair start", how,
+                errors["energy_rmse_mev_per_atom"], errors["forces_rmse_ev_per_a"])
     return dict(train_rmse=errors, trained_on=len(data), weights=weights,
                 min_dist=round(min_dist, 4), volume_per_atom=volumes_per_atom(data),
-                fit_seconds=round(seconds, 1))
+                fit_seconds=round(seconds, 1), warm_start=start is not None)
+
+
+def _warm_start(ctx: Context, generation: int, potential: Potential):
+    """Generation N-1's coefficients for generation N's fit, if warm starts are on and the two
+    have the same form (any generation is retrained exactly: N-1 is on disk, or retrained)."""
+    settings = ctx.config.potential
+    if not settings.warm_start or settings.fit_steps == 0 or generation == 0:
+        return None  # least squares alone re-fits only the linear part: start from the pair fit
+    if generation - 1 not in committed_generations(learning_progress(ctx)):
+        return None
+    start = load_generation(ctx, generation - 1).parameters()
+    mine = potential.parameters()
+    if start is None or mine is None or start.shape != mine.shape:
+        return None
+    return start
 
 
 def break_description(result: MDResult) -> str:

@@ -81,6 +81,10 @@ BAD = [
      6, "unknown unit 'XY3'"),
     ("cutoff below min_dist", "cutoff: 5.0", "cutoff: 5.0\n  min_dist: 6.0", "potential", 11,
      "below cutoff"),
+    ("native fit settings on motep", "cutoff: 5.0", "cutoff: 5.0\n  backend: motep\n"
+     "  fit_ridge: 0.001", "potential", 11, "fit_ridge apply to the native backend's fit"),
+    ("held-out share past half", "cutoff: 5.0", "cutoff: 5.0\n  fit_holdout: 0.8",
+     "potential.fit_holdout", 14, "less than or equal to 0.5"),
 ]
 
 

@@ -15,7 +15,7 @@ from lotf.errors import UserError
 from lotf.md.coupling import COUPLINGS, choose
 from lotf.md.ranks import KILLED
 from lotf.md.run import CallbackError, MDSettings, run_md
-from lotf.potential import create
+from lotf.potential import FitSchedule, create
 
 from conftest import emt_labelled, run_job
 
@@ -37,7 +37,7 @@ def emt_cu(count: int, rattle: tuple[float, float], strain: float, seed: int) ->
 
 
 def fitted(frames):
-    potential = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, fit_steps=0, seed=1)
+    potential = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, schedule=FitSchedule(steps=0), seed=1)
     potential.fit(frames, {"energy": 1.0, "forces": 0.01, "stress": 0.001})
     potential.update_active_set(frames, "neighbourhood")
     return potential
@@ -205,8 +205,8 @@ def test_auto_takes_the_pair_style_when_the_potential_has_one(broad):
 
 def test_a_motep_potential_runs_in_the_pair_style():
     """motep writes its .mtp as MLIP does; the plugin reads it and runs motep's trajectory."""
-    potential = create(["Cu"], backend="motep", level=6, cutoff=5.0, min_dist=2.0, fit_steps=0,
-                       seed=1)
+    potential = create(["Cu"], backend="motep", level=6, cutoff=5.0, min_dist=2.0,
+                       schedule=FitSchedule(steps=0), seed=1)
     frames = emt_cu(30, (0.03, 0.15), 0.03, seed=4)
     potential.fit(frames, {"energy": 1.0, "forces": 0.01, "stress": 0.001})
     potential.update_active_set(frames, "neighbourhood")

@@ -8,7 +8,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.neighborlist import neighbor_list
 
-from lotf.potential import _mtp
+from lotf.potential import FitSchedule, _mtp
 from lotf.potential.motep_backend import MotepMTP
 from lotf.potential.mtp_file import read_mtp, write_mtp
 from lotf.potential.native_backend import NativeMTP, _core_model
@@ -247,7 +247,8 @@ def test_fit_learns_emt_better_than_the_pair_start():
     weights = {"energy": 1.0, "forces": 0.01, "stress": 0.001}
     errors = {}
     for steps in (0, 150):
-        potential = NativeMTP.create(["Cu", "Ag"], level=10, min_dist=2.0, seed=1, fit_steps=steps)
+        potential = NativeMTP.create(["Cu", "Ag"], level=10, min_dist=2.0, seed=1,
+                                     schedule=FitSchedule(steps=steps))
         potential.fit(frames[:15], weights)
         errors[steps] = potential.errors(frames[15:])
     assert errors[150]["forces_rmse_ev_per_a"] < 0.05

@@ -10,7 +10,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from lotf.potential import create, load
+from lotf.potential import FitSchedule, create, load
 from lotf.potential.motep_backend import MotepMTP
 
 DATA = Path(__file__).parent / "data" / "mlip" / "cubic" / "training.cfg.gz"
@@ -29,7 +29,7 @@ def cu_frames(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fitted(cu_frames):
-    potential = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, fit_steps=0, seed=1)
+    potential = create(["Cu"], level=8, cutoff=5.0, min_dist=2.0, schedule=FitSchedule(steps=0), seed=1)
     potential.fit(cu_frames[10::4], {"energy": 1.0, "forces": 0.01, "stress": 0.0})
     potential.update_active_set(cu_frames[10::4], "neighbourhood")
     return potential
@@ -92,7 +92,7 @@ def test_three_species_and_a_foreign_species():
                   "stress": atoms.get_stress()}
         atoms.calc = SinglePointCalculator(atoms, **labels)
         frames.append(atoms)
-    potential = create(["Cu", "Ag", "Au"], level=6, min_dist=2.0, fit_steps=0)
+    potential = create(["Cu", "Ag", "Au"], level=6, min_dist=2.0, schedule=FitSchedule(steps=0))
     potential.fit(frames, {"energy": 1.0, "forces": 0.01, "stress": 0.001})
     assert potential.errors(frames)["energy_rmse_mev_per_atom"] < 30
     foreign = frames[0].copy()

@@ -10,13 +10,15 @@ from lotf.potential.activeset import ActiveSet
 from lotf.potential.base import Evaluation, Potential
 from lotf.potential.motep_backend import MotepMTP
 from lotf.potential.native_backend import NativeMTP
+from lotf.potential.schedule import FitSchedule
 
 BACKENDS: dict[str, type[Potential]] = {"native": NativeMTP, "motep": MotepMTP}
 DEFAULT_BACKEND = "native"
 
 
 def create(species: list[str], backend: str = DEFAULT_BACKEND, **settings) -> Potential:
-    """An untrained potential: level, cutoff, min_dist, radial_basis_size, seed per backend."""
+    """An untrained potential: level, cutoff, min_dist, radial_basis_size, seed and the fit's
+    `schedule` (a FitSchedule) per backend."""
     return BACKENDS[backend].create(species, **settings)
 
 
@@ -30,4 +32,4 @@ def load(directory: str | Path) -> Potential:
     return potential
 
 
-__all__ = ["BACKENDS", "ActiveSet", "Evaluation", "Potential", "create", "load"]
+__all__ = ["BACKENDS", "ActiveSet", "Evaluation", "FitSchedule", "Potential", "create", "load"]

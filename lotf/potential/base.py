@@ -61,8 +61,14 @@ class Potential(ABC):
         """Energy, forces, stress and, if `with_basis`, the per-atom basis; no grades."""
 
     @abstractmethod
-    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
-        """Fit to labelled structures; `weights` of energy (per atom), forces, stress."""
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> "Potential":
+        """Fit to labelled structures; `weights` of energy (per atom), forces, stress.
+        Returns the fitted potential (itself)."""
+
+    def parameters(self) -> np.ndarray | None:
+        """The coefficients a later fit can start from (`fit(..., start=)`); None if the
+        backend cannot warm-start."""
+        return None
 
     @abstractmethod
     def _save(self, directory: Path) -> dict:

@@ -22,6 +22,7 @@ from lotf.potential.base import Evaluation
 from lotf.potential.mtp_file import level_file
 from lotf.potential.mtp_jacobian import SiteEnergyJacobian
 from lotf.potential.mtp_potential import MTP_FILE, MTPPotential
+from lotf.potential.schedule import DEFAULT, FitSchedule
 
 # motep logs every optimiser step, and a warning for each short distance, which lotf's grade
 # and explosion checks already cover; its errors still pass.
@@ -42,16 +43,17 @@ class MotepMTP(MTPPotential):
     backend = "motep"
 
     def __init__(self, data, species: list[str], level: int, active_set=None,
-                 fit_steps: int = 100):
+                 schedule: FitSchedule = DEFAULT):
         super().__init__(species, active_set)
-        self.data, self.level, self.fit_steps = data, level, fit_steps
+        self.data, self.level = data, level
+        self.fit_steps = schedule.steps  # motep's trainer has no held-out stop nor ridge
         self.data.species = [atomic_numbers[s] for s in species]
         self._engine = self._jacobian = None
 
     @classmethod
     def create(cls, species: list[str], level: int = 12, cutoff: float = 5.0,
                min_dist: float = 1.0, radial_basis_size: int = 8, seed: int = 0,
-               fit_steps: int = 100) -> "MotepMTP":
+               schedule: FitSchedule = DEFAULT) -> "MotepMTP":
         """An untrained MTP; its coefficients are random until `fit`."""
         data = level_definition(level)
         data.radial_basis = replace(data.radial_basis, min=float(min_dist), max=float(cutoff),
@@ -59,7 +61,7 @@ class MotepMTP(MTPPotential):
         data.species = [atomic_numbers[s] for s in species]
         data.species_count = len(species)
         data.initialize(np.random.default_rng(seed))
-        return cls(data, species, level, fit_steps=fit_steps)
+        return cls(data, species, level, schedule=schedule)
 
     @property
     def cutoff(self) -> float:
@@ -96,7 +98,7 @@ class MotepMTP(MTPPotential):
         return Evaluation(energy=float(results["energy"]), forces=np.array(results["forces"]),
                           stress=stress, basis=basis)
 
-    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> "MotepMTP":
         """Level-2 + least squares, bounded L-BFGS over all coefficients, least squares again."""
         from motep.train.trainer import Trainer
 
@@ -114,6 +116,7 @@ class MotepMTP(MTPPotential):
                 [_labelled_copy(atoms) for atoms in train])
         logger.debug("motep fit: %s", " | ".join(timings.getvalue().split("\n")).strip())
         self._engine = self._jacobian = None  # parameters changed
+        return self
 
     def write_mtp(self, path: Path) -> None:
         from motep.io.mlip.mtp import write_mtp

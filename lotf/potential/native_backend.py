@@ -1,8 +1,10 @@
 """MTP on lotf's own C++ core (lotf.potential._mtp): evaluation, grades and fitting.
 
 The fit is MLIP's recipe on the core's exact loss gradient: a level-2 (pair) least-squares
-start for the radial coefficients, least squares for the moment and species coefficients,
-L-BFGS over all coefficients, then least squares again.
+start for the radial coefficients (or the previous generation's coefficients), least squares
+for the moment and species coefficients, L-BFGS over all coefficients stopped on a held-out
+share (lotf.potential.schedule), then least squares again on every structure, so the moment
+coefficients and the per-species energy offsets are the exact optimum for the radial ones.
 """
 
 import os
@@ -12,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
-from scipy.optimize import minimize
 
 from lotf.log import logger
 
@@ -23,6 +24,7 @@ from lotf.potential import _mtp  # noqa: E402
 from lotf.potential.base import Evaluation
 from lotf.potential.mtp_file import MTPFile, level_file, read_mtp, write_mtp
 from lotf.potential.mtp_potential import MTP_FILE, MTPPotential
+from lotf.potential.schedule import DEFAULT, FitSchedule, Outcome, early_stopped, holdout_indices
 
 VERLET_SKIN = 0.5  # Å: MD steps reuse pairs until an atom has moved half of it
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # xx yy zz yz xz xy, as ASE
@@ -40,17 +42,18 @@ class NativeMTP(MTPPotential):
     backend = "native"
 
     def __init__(self, mtp: MTPFile, species: list[str], level: int, active_set=None,
-                 fit_steps: int = 100):
+                 schedule: FitSchedule = DEFAULT):
         super().__init__(species, active_set)
         if mtp.species_count != len(species):
             raise ValueError(f"the MTP has {mtp.species_count} species; {len(species)} were named")
-        self.mtp, self.level, self.fit_steps = mtp, level, fit_steps
+        self.mtp, self.level, self.schedule = mtp, level, schedule
+        self.last_fit: Outcome | None = None  # what the nonlinear stage of the last fit did
         self._model = self._verlet = None
 
     @classmethod
     def create(cls, species: list[str], level: int = 12, cutoff: float = 5.0,
                min_dist: float = 1.0, radial_basis_size: int = 8, seed: int = 0,
-               fit_steps: int = 100) -> "NativeMTP":
+               schedule: FitSchedule = DEFAULT) -> "NativeMTP":
         """An untrained MTP with random coefficients (motep's ranges) until `fit`."""
         rng = np.random.default_rng(seed)
         count = len(species)
@@ -60,7 +63,7 @@ class NativeMTP(MTPPotential):
                       moment_coeffs=rng.uniform(-5, 5, len(mtp.alpha_moment_mapping)),
                       radial_coeffs=rng.uniform(-0.1, 0.1, (count, count, mtp.radial_funcs_count,
                                                             radial_basis_size)))
-        return cls(mtp, species, level, fit_steps=fit_steps)
+        return cls(mtp, species, level, schedule=schedule)
 
     @classmethod
     def from_mtp_file(cls, path: Path, species: list[str]) -> "NativeMTP":
@@ -101,25 +104,46 @@ class NativeMTP(MTPPotential):
         return Evaluation(energy=float(result["energy"]), forces=result["forces"], stress=stress,
                           basis=result.get("basis"))
 
-    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> None:
-        """Pair start, least squares, L-BFGS over all coefficients, least squares again."""
-        samples = self.training_set(train)
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0,
+            start: np.ndarray | None = None) -> "NativeMTP":
+        """Pair start (or `start`, e.g. the previous generation's coefficients), least squares,
+        early-stopped L-BFGS over all coefficients, least squares on every structure."""
         w = tuple(float(weights[name]) for name in ("energy", "forces", "stress"))
-        parameters = self._pair_start(samples, w)
-        parameters = self._linear_fit(samples, w, parameters)
-        if self.fit_steps > 0:
+        held = holdout_indices(len(train), self.schedule.holdout if self.schedule.steps else 0)
+        kept = np.setdiff1d(np.arange(len(train)), held)
+        fitting = self.training_set([train[i] for i in kept])
+        checking = self.training_set([train[i] for i in held]) if len(held) else None
+        if start is None:
+            parameters = self._pair_start(fitting, w)
+        else:
+            parameters = np.array(start, dtype=float)
+            if parameters.shape != (self.mtp.parameter_count,):
+                raise ValueError(f"a start of {parameters.size} coefficients for an MTP of "
+                                 f"{self.mtp.parameter_count}")
+        parameters = self._linear_fit([fitting], w, parameters)
+        self.last_fit = None
+        if self.schedule.steps > 0:
             model = _core_model(self.mtp, parameters)
 
-            def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
-                model.parameters = x
-                return samples.loss(model, *w)
+            def loss_on(samples):
+                def loss(x: np.ndarray, gradient: bool) -> tuple[float, np.ndarray]:
+                    model.parameters = x
+                    return samples.loss(model, *w, gradient)
+                return loss
 
-            result = minimize(loss, parameters, jac=True, method="L-BFGS-B",
-                              options={"maxiter": self.fit_steps})
-            logger.debug("native fit: L-BFGS %d iterations, loss %.6g (%s)", result.nit,
-                         result.fun, result.message)
-            parameters = self._linear_fit(samples, w, result.x)
-        self.set_parameters(parameters)
+            moments, species, _ = self._basis_blocks()
+            radial = np.zeros_like(parameters)
+            radial[moments + species:] = 1.0
+            self.last_fit = early_stopped(loss_on(fitting),
+                                          None if checking is None else loss_on(checking),
+                                          parameters, radial, self.schedule)
+            logger.debug("native fit: %d L-BFGS iterations, kept %d (held-out loss %.6g)%s",
+                         self.last_fit.iterations, self.last_fit.best_iteration,
+                         self.last_fit.held_loss, ", stopped early" if self.last_fit.stopped_early
+                         else "")
+            parameters = self.last_fit.parameters
+        self.set_parameters(self._linear_fit([fitting, checking], w, parameters))
+        return self
 
     def training_set(self, train: list[Atoms]) -> "_mtp.TrainingSet":
         """The labelled structures with their neighbour lists, for the core's loss."""
@@ -155,9 +179,16 @@ class NativeMTP(MTPPotential):
         parameters[moments:moments + species] = solution[-species:]
         return parameters
 
-    def _linear_fit(self, samples, weights, parameters: np.ndarray) -> np.ndarray:
-        """Least squares in the moment and species coefficients (the loss is quadratic in them)."""
-        hessian, rhs = samples.normal_equations(_core_model(self.mtp, parameters), *weights)
+    def _linear_fit(self, parts: list, weights, parameters: np.ndarray) -> np.ndarray:
+        """Least squares in the moment and species coefficients (the loss is quadratic in them)
+        over the structures of every part (None: an empty part)."""
+        model = _core_model(self.mtp, parameters)
+        parts = [part for part in parts if part is not None and len(part)]
+        total = sum(len(part) for part in parts)
+        hessian = rhs = 0.0
+        for part in parts:  # each part's loss averages over its own structures
+            h, y = part.normal_equations(model, *weights)
+            hessian, rhs = hessian + h * (len(part) / total), rhs + y * (len(part) / total)
         parameters = parameters.copy()
         parameters[:len(rhs)] = _solve(hessian, rhs)
         return parameters
@@ -174,6 +205,10 @@ class NativeMTP(MTPPotential):
     def _load(cls, directory: Path, metadata: dict) -> "NativeMTP":
         mtp = read_mtp(directory / metadata.get("mtp", MTP_FILE))
         return cls(mtp, metadata["species"], metadata.get("level", 0))
+
+    def parameters(self) -> np.ndarray:
+        """The coefficients, in the order `fit(start=...)` and `set_parameters` take them."""
+        return self.mtp.parameters()
 
 
 def _core_model(mtp: MTPFile, parameters: np.ndarray) -> "_mtp.Model":
