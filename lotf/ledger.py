@@ -131,6 +131,14 @@ class Ledger:
                        and (keep is None or keep(row.source))), key=lambda row: row.key)
         return [row.toatoms(add_additional_information=False) for row in rows]
 
+    def labelled_sources(self, oracle_id: str, keep: Callable[[str], bool]
+                         ) -> list[tuple[str, Atoms]]:
+        """(source, labelled structure) of one oracle's successful rows whose source `keep`
+        accepts, in content-key order."""
+        rows = sorted((row for row in self._db.select(status=OK, oracle_id=oracle_id)
+                       if keep(row.source)), key=lambda row: row.key)
+        return [(row.source, row.toatoms(add_additional_information=False)) for row in rows]
+
     def quarantined(self) -> list[tuple[str, Atoms, str]]:
         """(key, structure, source) of every configuration given up on after max_attempts."""
         return [(row.key, row.toatoms(add_additional_information=False), row.source)

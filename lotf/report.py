@@ -12,11 +12,17 @@ def results_file(run: RunDir) -> Path:
     return run.path / "results.json"
 
 
+def read_results(run: RunDir) -> dict:
+    """results.json as written so far ({} before the first result)."""
+    path = results_file(run)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def add_result(run: RunDir, name: str, result: dict) -> Path:
     """Set `name` in results.json, keeping every other entry. The file is strict JSON: a value
     that is not a finite number is written as null, with a note beside it saying what it was."""
     path = results_file(run)
-    results = json.loads(path.read_text()) if path.is_file() else {}
+    results = read_results(run)
     results[name] = strict(result)
     atomic_write(path, lambda handle: json.dump(results, handle, indent=2, allow_nan=False))
     return path

@@ -1,5 +1,6 @@
 """The learning loop end to end on EMT Cu: convergence, kill-and-resume, D-optimal selection."""
 
+import csv
 import json
 import os
 import shutil
@@ -11,17 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase.calculators.emt import EMT
 
+from lotf.analysis.calibration import QuantileMap, coverage
 from lotf.ledger import Ledger, content_key
 from lotf.md.run import MDSettings, run_md
-from lotf.potential import ActiveSet, create
+from lotf.potential import ActiveSet, FitSchedule, create, load
+from lotf.store import read_structures
 
 from conftest import cu_cells, emt_campaign, emt_labelled
 
 LEARN = {
     # forces weigh per atom (motep's loss): 0.3 on these 32-atom cells weighs them as 0.01 did
-    # when the native loss summed them over atoms
-    "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
+    # when the native loss summed them over atoms; the default fit (early-stopped L-BFGS from
+    # the previous generation), so resumes and repairs are checked with warm starts
+    "potential": {"level": 8, "cutoff": 5.0,
                   "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.0}},
     "active_learning": {"max_new": 4, "converge_after": "2 ps"},
     # strained copies: the NPT phase needs labels at more than one volume from the start
@@ -32,7 +37,7 @@ LEARN = {
          "length": "1 ps", "converge_after": "1 ps",
          "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.001}}]},
     "validation": {"frames": 12},
-    "stages": ["bootstrap", "learn", "validate"],
+    "stages": ["bootstrap", "learn", "validate", "calibrate"],
 }
 
 
@@ -96,6 +101,33 @@ def test_campaign_converges_and_reports(reference):
     assert len(training) == status["oracle_calls"]["ok"] - 12  # validation labels are not trained on
 
 
+def test_the_calibrated_grade_covers_the_force_errors_of_every_final_frame(reference):
+    """EMT is cheap enough to label every frame each generation ran: the p95 that the
+    calibration (fitted on the selections and validation frames) gives at each atom's grade
+    must bound about 95 % of those atoms' true |ΔF|."""
+    workdir, env = reference
+    calibration = json.loads((workdir / "results.json").read_text())["calibration"]
+    assert calibration["statement"].startswith("grade 1.5 ≈ p95 |ΔF| of ")
+    assert calibration["statement"] in (workdir / "logs" / "lotf.log").read_text()
+    with open(workdir / "calibration" / "atoms.csv") as handle:
+        pairs = list(csv.DictReader(handle))
+    assert len(pairs) == calibration["atoms"] and {"validation", "gen-0000"} <= \
+        {row["source"] for row in pairs}
+    fitted = QuantileMap.fit([float(row["grade"]) for row in pairs],
+                             [float(row["force_error_ev_per_a"]) for row in pairs])
+    grades, errors = [], []
+    for path in sorted((workdir / "trajectories").glob("*/gen-*.extxyz")):
+        potential = load(workdir / "potentials" / "-".join(path.name.split("-")[:2]))
+        for atoms in read_structures(path):
+            predicted = potential.evaluate(atoms)
+            atoms.calc = EMT()
+            grades.append(predicted.atom_grades)
+            errors.append(np.linalg.norm(predicted.forces - atoms.get_forces(), axis=1))
+    grades, errors = np.concatenate(grades), np.concatenate(errors)
+    assert len(grades) > 1000
+    assert 0.85 <= coverage(fitted, grades, errors) <= 0.995
+
+
 KILLS = ["label:3", "train:1", "md:10", "select:1", "label:1", "segment:2", "generation:2",
          "md:300"]
 
@@ -114,7 +146,7 @@ def test_killed_at_many_points_ends_where_an_uninterrupted_run_does(reference, t
 
 def test_d_optimal_selection_beats_random_selection():
     train = emt_labelled(cu_cells(12, seed=5))
-    potential = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
+    potential = create(["Cu"], level=8, min_dist=2.0, schedule=FitSchedule(steps=0))
     potential.fit(train, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
     potential.update_active_set(train, "neighbourhood")
     # a high break threshold, so that the run gathers enough candidates to choose among
@@ -134,7 +166,7 @@ def test_d_optimal_selection_beats_random_selection():
 
     lengths = {}
     for name, picks in [("d-optimal", chosen), ("random", randoms[0])]:
-        retrained = create(["Cu"], level=8, min_dist=2.0, fit_steps=0)
+        retrained = create(["Cu"], level=8, min_dist=2.0, schedule=FitSchedule(steps=0))
         data = train + emt_labelled([result.candidates[i] for i in picks])
         retrained.fit(data, {"energy": 1.0, "forces": 0.01, "stress": 0.0})
         retrained.update_active_set(data, "neighbourhood")
