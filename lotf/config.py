@@ -237,7 +237,7 @@ class Potential(Strict):
         0.1, ge=0.0, le=0.5,
         description="native: share of the structures held out to keep L-BFGS's best iterate")
     fit_patience: PositiveInt = Field(
-        25, description="native: L-BFGS iterations without a better held-out loss before it stops")
+        50, description="native: L-BFGS iterations without a better held-out loss before it stops")
     fit_ridge: NonNegativeFloat = Field(
         1e-6, description="native: ridge on the squared radial coefficients, in loss units")
     warm_start: bool = Field(

@@ -22,7 +22,7 @@ class FitSchedule:
 
     steps: int = 300  # L-BFGS iterations at most (0: least squares only)
     holdout: float = 0.1  # share of the structures kept out for early stopping
-    patience: int = 25  # iterations without a better held-out loss before stopping
+    patience: int = 50  # iterations without a better held-out loss before stopping
     ridge: float = 1e-6  # on the squared radial coefficients, in units of the loss
 
 
