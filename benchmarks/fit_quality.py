@@ -96,10 +96,7 @@ def fit(backend: str, species, train, weights, schedule: FitSchedule, min_dist: 
     potential = create(species, backend=backend, level=LEVEL, cutoff=5.0, min_dist=min_dist,
                        seed=7, schedule=schedule)
     clock = time.perf_counter()
-    if start is None:
-        potential.fit(train, weights, seed=7)
-    else:
-        potential.fit(train, weights, seed=7, start=start)
+    potential.fit(train, weights, seed=7, start=start)
     return potential, time.perf_counter() - clock
 
 
@@ -130,7 +127,7 @@ def measure(name: str, species, train, validation, weights, motep_steps: int) ->
         potential, seconds = fit(backend, species, train, weights, schedule, min_dist)
         row = {"seconds": round(seconds, 1), "train": errors(potential, train),
                "validation": errors(potential, validation)}
-        if getattr(potential, "last_fit", None) is not None:
+        if potential.last_fit is not None:
             row["iterations"], row["kept_iteration"] = (potential.last_fit.iterations,
                                                         potential.last_fit.best_iteration)
         table[method] = row

@@ -484,16 +484,13 @@ def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> d
                        seed=config.seed + generation, schedule=schedule)
     start = _warm_start(ctx, generation, potential)
     clock = time.perf_counter()
-    if start is None:
-        potential.fit(data, weights, seed=config.seed + generation)
-    else:
-        potential.fit(data, weights, seed=config.seed + generation, start=start)
+    potential.fit(data, weights, seed=config.seed + generation, start=start)
     potential.update_active_set(data, config.active_learning.grade_mode)
     errors = potential.errors(data)
     seconds = time.perf_counter() - clock
     checkpoint("train")
     ctx.run.save_generation(generation, potential.save)
-    how = getattr(potential, "last_fit", None)
+    how = potential.last_fit
     how = "" if how is None else (f"; {how.iterations} L-BFGS iterations, kept {how.best_iteration}"
                                   f"{' (early stop)' if how.stopped_early else ''}")
     logger.info("generation %d: trained on %d structures in %.1f s (%s%s); RMSE %.2f meV/atom, "
@@ -505,7 +502,7 @@ def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> d
                 fit_seconds=round(seconds, 1), warm_start=start is not None)
 
 
-def _warm_start(ctx: Context, generation: int, potential: Potential):
+def _warm_start(ctx: Context, generation: int, potential: Potential) -> np.ndarray | None:
     """Generation N-1's coefficients for generation N's fit, if warm starts are on and the two
     have the same form (any generation is retrained exactly: N-1 is on disk, or retrained)."""
     settings = ctx.config.potential

@@ -15,6 +15,7 @@ from ase.data import atomic_numbers
 from ase.units import GPa
 
 from lotf.potential.activeset import ActiveSet, Mode
+from lotf.potential.schedule import Outcome
 
 EV_PER_A3_TO_GPA = 1.0 / GPa
 
@@ -39,6 +40,7 @@ class Potential(ABC):
 
     backend: str  # the name it is registered under
     pair_style: str | None = None  # the LAMMPS pair style (a lotf plugin) that evaluates it, if any
+    last_fit: Outcome | None = None  # what the last fit's L-BFGS did, if the backend reports it
 
     def __init__(self, species: list[str], active_set: ActiveSet | None = None):
         self.species = list(species)
@@ -61,9 +63,10 @@ class Potential(ABC):
         """Energy, forces, stress and, if `with_basis`, the per-atom basis; no grades."""
 
     @abstractmethod
-    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> "Potential":
-        """Fit to labelled structures; `weights` of energy (per atom), forces, stress.
-        Returns the fitted potential (itself)."""
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0,
+            start: np.ndarray | None = None) -> "Potential":
+        """Fit to labelled structures; `weights` of energy (per atom), forces, stress; from the
+        coefficients `start` if given (see `parameters`). Returns the fitted potential."""
 
     def parameters(self) -> np.ndarray | None:
         """The coefficients a later fit can start from (`fit(..., start=)`); None if the

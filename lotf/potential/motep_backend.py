@@ -98,9 +98,15 @@ class MotepMTP(MTPPotential):
         return Evaluation(energy=float(results["energy"]), forces=np.array(results["forces"]),
                           stress=stress, basis=basis)
 
-    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0) -> "MotepMTP":
-        """Level-2 + least squares, bounded L-BFGS over all coefficients, least squares again."""
+    def fit(self, train: list[Atoms], weights: dict[str, float], seed: int = 0,
+            start: np.ndarray | None = None) -> "MotepMTP":
+        """Level-2 + least squares, bounded L-BFGS over all coefficients, least squares again
+        (motep's trainer always starts from its level-2 fit: no `start`)."""
         from motep.train.trainer import Trainer
+
+        if start is not None:
+            raise ValueError("motep's trainer starts from its own level-2 fit, not from given "
+                             "coefficients")
 
         steps = [{"method": "Level2MTP"}, {"method": "LLS"}]
         if self.fit_steps > 0:

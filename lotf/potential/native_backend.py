@@ -24,7 +24,7 @@ from lotf.potential import _mtp  # noqa: E402
 from lotf.potential.base import Evaluation
 from lotf.potential.mtp_file import MTPFile, level_file, read_mtp, write_mtp
 from lotf.potential.mtp_potential import MTP_FILE, MTPPotential
-from lotf.potential.schedule import DEFAULT, FitSchedule, Outcome, early_stopped, holdout_indices
+from lotf.potential.schedule import DEFAULT, FitSchedule, early_stopped, holdout_indices
 
 VERLET_SKIN = 0.5  # Å: MD steps reuse pairs until an atom has moved half of it
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # xx yy zz yz xz xy, as ASE
@@ -47,7 +47,6 @@ class NativeMTP(MTPPotential):
         if mtp.species_count != len(species):
             raise ValueError(f"the MTP has {mtp.species_count} species; {len(species)} were named")
         self.mtp, self.level, self.schedule = mtp, level, schedule
-        self.last_fit: Outcome | None = None  # what the nonlinear stage of the last fit did
         self._model = self._verlet = None
 
     @classmethod
