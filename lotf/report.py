@@ -56,11 +56,30 @@ def pyplot():
     return plt
 
 
-def save_figure(run: RunDir, name: str, figure) -> Path:
-    """Write the figure as figures/<name>.png and release it."""
+def save_figure(run: RunDir, name: str, figure, data: list[dict] | None = None) -> Path:
+    """Write the figure as figures/<name>.png and, for publication, .svg (vector), with the
+    numbers drawn as figures/<name>.csv (one row per point); release it."""
     path = run.path / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+    figure.savefig(path.with_suffix(".svg"))
     pyplot().close(figure)
+    if data:
+        write_csv(path.with_suffix(".csv"), data)
     return path
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows as CSV, atomically; the columns are every key in the order first seen (a row
+    without one leaves it empty)."""
+    import csv
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def write(handle) -> None:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    atomic_write(path, write)

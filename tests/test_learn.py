@@ -97,6 +97,10 @@ def test_campaign_converges_and_reports(reference):
     # least squares only): the bound is on the spread, not on one trajectory's value
     assert validation["energy_mae_mev_per_atom"] < 15 and validation["forces_mae_ev_per_a"] < 0.05
     assert (workdir / "figures" / "validation-parity.png").stat().st_size > 10_000
+    assert (workdir / "figures" / "validation-parity.svg").read_text().lstrip().startswith("<?xml")
+    with open(workdir / "figures" / "validation-parity.csv") as handle:
+        panels = [row["panel"] for row in csv.DictReader(handle)]  # the numbers drawn
+    assert panels.count("energy") == 12 and panels.count("forces") == 12 * 32 * 3
     training = Ledger(workdir / "ledger.db").labelled(exclude=("validation",))
     assert len(training) == status["oracle_calls"]["ok"] - 12  # validation labels are not trained on
 

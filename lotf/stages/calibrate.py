@@ -9,9 +9,6 @@ calibration), and results.json says what the select threshold means ("grade 1.5 
 of X eV/Å") and what the science stages' frames' grades imply for their errors.
 """
 
-import csv
-from pathlib import Path
-
 import numpy as np
 from ase import Atoms
 
@@ -23,9 +20,9 @@ from lotf.ledger import VALIDATION, oracle_id
 from lotf.log import logger
 from lotf.oracle import fingerprint
 from lotf.protocols.runner import step_trajectories
-from lotf.report import add_result, pyplot, read_results, save_figure
+from lotf.report import add_result, pyplot, read_results, save_figure, write_csv
 from lotf.stages import LABELS, register_stage
-from lotf.store import atomic_write, read_structures
+from lotf.store import read_structures
 
 MIN_FRAMES = 20  # fewer labelled frames: the maps are printed, flagged as meaning little
 
@@ -38,8 +35,8 @@ def calibrate(ctx: Context) -> dict:
                           "break's selection nor validation frames): run learn and validate")
     folder = ctx.run.path / "calibration"
     folder.mkdir(exist_ok=True)
-    _write_csv(folder / "atoms.csv", atoms_pairs)
-    _write_csv(folder / "frames.csv", frame_pairs)
+    write_csv(folder / "atoms.csv", atoms_pairs)
+    write_csv(folder / "frames.csv", frame_pairs)
     threshold = ctx.config.active_learning.select_threshold
     maps = {"forces": {}}
     for species in sorted({row["species"] for row in atoms_pairs}):
@@ -156,15 +153,6 @@ def _science_estimates(ctx: Context, maps: dict) -> dict:
     return estimates
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    def write(handle) -> None:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-    atomic_write(path, write)
-
-
 def _plot(ctx: Context, rows: list[dict], maps: dict[str, QuantileMap], threshold: float) -> None:
     """|ΔF| against grade for every atom, with each species' p50 and p95 curves."""
     figure, axis = pyplot().subplots(figsize=(6, 4.2))
@@ -181,4 +169,7 @@ def _plot(ctx: Context, rows: list[dict], maps: dict[str, QuantileMap], threshol
     axis.set_xlabel("extrapolation grade")
     axis.set_ylabel("|ΔF| per atom (eV/Å)")
     axis.legend(fontsize=7, ncol=2)
-    save_figure(ctx.run, "grade-calibration", figure)
+    curves = [{"species": species, "grade": float(g), "p50_ev_per_a": float(fitted(g, 0.5)),
+               "p95_ev_per_a": float(fitted(g, 0.95))}
+              for species, fitted in maps.items() for g in line]
+    save_figure(ctx.run, "grade-calibration", figure, curves)  # the pairs: calibration/*.csv

@@ -218,33 +218,48 @@ def _arrhenius_figure(ctx: Context, rows: list[dict], fit: ArrheniusFit,
     if flags:
         axis.set_title("means little: " + "; ".join(flag.split(":")[0] for flag in flags),
                        fontsize=7, color="darkred", wrap=True)
-    save_figure(ctx.run, "diffusion-arrhenius", figure)
+    data = [{"series": "MD", "temperature_k": r["temperature_k"], "D_cm2_per_s": r["D_cm2_per_s"],
+             "D_se_cm2_per_s": r["sigma_cm2_per_s"]} for r in rows]
+    data += [{"series": "fit", "temperature_k": float(t), "D_cm2_per_s": float(np.exp(ln)),
+              "D_low_cm2_per_s": float(np.exp(ln - e)), "D_high_cm2_per_s": float(np.exp(ln + e))}
+             for t, ln, e in zip(temperatures, ln_d, se, strict=True)]
+    save_figure(ctx.run, "diffusion-arrhenius", figure, data)
 
 
 def _msd_figure(ctx: Context, curves: dict) -> None:
     """Each replica's MSD against lag, its fit window shaded."""
     figure, axis = pyplot().subplots(figsize=(5, 4))
+    data = []
     for temperature, pairs in curves.items():
         for index, (result, estimate) in enumerate(pairs):
             line, = axis.plot(result.lag_ps, result.total(), lw=1,
                               label=f"{temperature:g} K" if index == 0 else None)
             axis.axvspan(*estimate.window_ps, color=line.get_color(), alpha=0.08)
+            data += [{"temperature_k": temperature, "replica": index, "lag_ps": float(lag),
+                      "msd_a2": float(msd)} for lag, msd in zip(result.lag_ps, result.total(),
+                                                                 strict=True)]
     axis.set(xlabel="lag (ps)", ylabel="MSD (Å²)")
     axis.legend(fontsize=8)
-    save_figure(ctx.run, "diffusion-msd", figure)
+    save_figure(ctx.run, "diffusion-msd", figure, data)
 
 
 def _transport_figure(ctx: Context, transport: dict[float, dict]) -> None:
     """Displacement histograms along the normal (the paper's Fig. 9) and the crossing events'
     lateral positions (Fig. 10), one colour per temperature."""
     figure, (left, right) = pyplot().subplots(1, 2, figsize=(9, 4))
+    data = []
     for temperature, entry in transport.items():
         edges = np.array(entry["displacement_edges_angstrom"])
         left.stairs(entry["counts"], edges, label=f"{temperature:g} K")
+        data += [{"temperature_k": temperature, "panel": "displacement", "from_angstrom": low,
+                  "to_angstrom": high, "ions": count}
+                 for low, high, count in zip(edges[:-1], edges[1:], entry["counts"], strict=True)]
         if entry["crossing_positions_angstrom"]:
             x, y = np.array(entry["crossing_positions_angstrom"]).T
             right.scatter(x, y, s=6, label=f"{temperature:g} K")
+            data += [{"temperature_k": temperature, "panel": "crossing", "x_angstrom": a,
+                      "y_angstrom": b} for a, b in zip(x, y, strict=True)]
     left.set(xlabel="displacement along the normal (Å)", ylabel="ions")
     right.set(xlabel="x (Å)", ylabel="y (Å)", title="interface crossings", aspect="equal")
     left.legend(fontsize=8)
-    save_figure(ctx.run, "diffusion-interface", figure)
+    save_figure(ctx.run, "diffusion-interface", figure, data)

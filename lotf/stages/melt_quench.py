@@ -78,14 +78,29 @@ def _summary(thermo: dict[str, np.ndarray], glass) -> dict:
 
 
 def _history_figure(ctx: Context, histories: list[dict[str, np.ndarray]]) -> None:
+    """Temperature, density, energy and pressure against time for every replica, each step of
+    the schedule marked and named (from the first replica's history)."""
     figure, axes = pyplot().subplots(len(HISTORY), 1, figsize=(6, 8), sharex=True)
+    data = []
     for replica, thermo in enumerate(histories):
         for axis, (key, label) in zip(axes, HISTORY, strict=True):
             axis.plot(thermo["time_ps"], thermo[key], lw=0.8, label=f"replica {replica}")
             axis.set_ylabel(label)
-    axes[0].legend(fontsize=7)
+        data += [{"replica": replica, "time_ps": float(t), "step": str(step),
+                  **{key: float(thermo[key][k]) for key, _ in HISTORY}}
+                 for k, (t, step) in enumerate(zip(thermo["time_ps"], thermo["stage"],
+                                                   strict=True))]
+    if histories:
+        time, steps = histories[0]["time_ps"], histories[0]["stage"]
+        starts = [k for k in range(len(steps)) if k == 0 or steps[k] != steps[k - 1]]
+        for k in starts:
+            for axis in axes:
+                axis.axvline(time[k], color="grey", lw=0.6, ls=":")
+            axes[0].annotate(str(steps[k]), (time[k], 1.0), xycoords=("data", "axes fraction"),
+                             xytext=(2, 2), textcoords="offset points", fontsize=7)
+    axes[0].legend(fontsize=7, loc="lower left")
     axes[-1].set_xlabel("time (ps)")
-    save_figure(ctx.run, "melt-quench-history", figure)
+    save_figure(ctx.run, "melt-quench-history", figure, data)
 
 
 def production_frames(ctx: Context) -> list[list[Atoms]]:

@@ -112,11 +112,20 @@ def _rdf_figure(ctx: Context, rdf: RDF, pairs, crystal: Atoms | None) -> None:
         axis.set_ylabel(f"g {'-'.join(pair)}")
     axes[0, 0].legend(fontsize=7)
     axes[-1, 0].set_xlabel("r (Å)")
-    save_figure(ctx.run, "structure-rdf", figure)
+    data = [{"r_angstrom": float(r), **{f"g_{'-'.join(pair)}": float(rdf.g[pair][k])
+                                        for pair in pairs}}
+            for k, r in enumerate(rdf.r)]
+    if reference is not None:
+        data += [{"r_angstrom": float(r), **{f"crystal_g_{'-'.join(pair)}": float(g[k])
+                                             for pair, g in reference.g.items() if pair in pairs}}
+                 for k, r in enumerate(reference.r)]
+    save_figure(ctx.run, "structure-rdf", figure, data)
 
 
 def _gii_figure(ctx: Context, gii: np.ndarray, energy: np.ndarray) -> None:
     figure, axis = pyplot().subplots(figsize=(4.5, 3.5))
     axis.scatter(gii, energy, s=8)
     axis.set(xlabel="GII (v.u.)", ylabel="E (eV/atom)")
-    save_figure(ctx.run, "structure-gii", figure)
+    save_figure(ctx.run, "structure-gii", figure,
+                [{"gii_vu": float(g), "energy_ev_per_atom": float(e)}
+                 for g, e in zip(gii, energy, strict=True)])

@@ -96,4 +96,8 @@ def _parity_plot(ctx: Context, energy: np.ndarray, forces: np.ndarray, result: d
         axis.locator_params(nbins=5)
         axis.set_aspect("equal", adjustable="datalim")
     figure.tight_layout()
-    save_figure(ctx.run, "validation-parity", figure)
+    rows = [{"panel": "energy", "unit": "meV/atom from the oracle mean", "oracle": float(o),
+             "mtp": float(m)} for m, o in relative]
+    rows += [{"panel": "forces", "unit": "eV/Å", "oracle": float(o), "mtp": float(m)}
+             for m, o in forces]
+    save_figure(ctx.run, "validation-parity", figure, rows)
