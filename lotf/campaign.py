@@ -1,6 +1,8 @@
 """Run a campaign's stages in order in its run directory; a stage done is never run again."""
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from lotf.learn import repair_generations
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
 from lotf.md import groups
+from lotf.offline import nothing_new
 from lotf.oracle.preflight import preflight
 from lotf.stages import STAGES
 from lotf.store import RunDir, atomic_write
@@ -78,13 +81,25 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
     return run
 
 
+def report(path: Path) -> list[str]:
+    """Rerun every finished analysis stage of the run at `path` on what it holds (results.json
+    and figures rewritten), with no oracle call, MD or fit; the stages redone, in order."""
+    with _existing(path) as run:
+        config = load_config(run.config, base_dir=_stored_base(run))
+        context = Context(config, run, Ledger(run.ledger_file))
+        done = run.read_state()["stages"]
+        names = [name for name in config.stages
+                 if STAGES[name].reports and done.get(name, {}).get("status") == "done"]
+        with nothing_new("lotf report only redraws finished stages; `lotf run DIR` computes"):
+            for name in names:
+                STAGES[name].run(context)
+                logger.info("report: stage %s redrawn", name)
+    return names
+
+
 def doctor(path: Path) -> list[str]:
     """Repair the run directory at `path` as `lotf run` would before going on; what was done."""
-    run = RunDir(path)
-    if not run.exists():
-        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
-    with run.locked():
-        configure(run.log_file, verbose=False)
+    with _existing(path) as run:
         done = [str(finding) for finding in repair(run)]
         config = load_config(run.config, base_dir=_stored_base(run))
         context = Context(config, run, Ledger(run.ledger_file))
@@ -96,11 +111,7 @@ def doctor(path: Path) -> list[str]:
 def retry_quarantined(path: Path) -> dict[str, int]:
     """Label again every configuration quarantined in the run at `path` (after the user fixed
     the cause), each under the source it was asked for; the ledger keeps its earlier attempts."""
-    run = RunDir(path)
-    if not run.exists():
-        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
-    with run.locked():
-        configure(run.log_file, verbose=False)
+    with _existing(path) as run:
         config = load_config(run.config, base_dir=_stored_base(run))
         preflight(config.oracle, config.system.species)
         ledger = Ledger(run.ledger_file)
@@ -114,6 +125,17 @@ def retry_quarantined(path: Path) -> dict[str, int]:
             labelled, quarantined = labelled + report.labelled, quarantined + report.quarantined
         return {"retried": sum(len(s) for s in by_source.values()), "labelled": labelled,
                 "quarantined": quarantined}
+
+
+@contextlib.contextmanager
+def _existing(path: Path) -> Iterator[RunDir]:
+    """The run directory at `path`, locked and logging to its log (refused if it is none)."""
+    run = RunDir(path)
+    if not run.exists():
+        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
+    with run.locked():
+        configure(run.log_file, verbose=False)
+        yield run
 
 
 def _store_config(run: RunDir, config_path: Path, base_dir: Path) -> None:

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     retry = commands.add_parser("retry", help="label the quarantined configurations of a run "
                                 "again, after fixing what made the oracle fail")
     retry.add_argument("workdir", type=Path)
+    report = commands.add_parser("report", help="rewrite results.json and the figures of a run's "
+                                 "finished analyses from its directory, computing nothing new")
+    report.add_argument("workdir", type=Path)
     return parser
 
 
@@ -152,5 +155,15 @@ def _retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from lotf.campaign import report
+
+    redone = report(args.workdir)
+    where = args.workdir.resolve()
+    print(f"{where}: redrew {', '.join(redone)} (results.json, figures/)" if redone else
+          f"{where}: no finished analysis stage to redraw")
+    return 0
+
+
 _COMMANDS = {"run": _run, "status": _status, "validate": _validate, "doctor": _doctor,
-             "retry": _retry}
+             "retry": _retry, "report": _report}

@@ -13,6 +13,7 @@ from lotf.config import Oracle
 from lotf.faults import checkpoint
 from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key, oracle_id
 from lotf.log import logger, track
+from lotf.offline import refuse_new
 from lotf.oracle import CallTask, Pool, fingerprint, open_pool, parameters
 
 
@@ -106,6 +107,7 @@ class Labelling:
         return self.done
 
     def _submit(self, key: str, atoms: Atoms, attempt: int) -> None:
+        refuse_new("an oracle call")
         workdir = self.calls_dir / key[:16] / f"attempt-{attempt}"
         oracle = self.oracle
         self.pool.submit(CallTask(key, atoms, oracle.calculator, oracle.params, workdir, attempt,

@@ -42,6 +42,7 @@ from lotf.ledger import NOT_FOR_TRAINING, content_key, oracle_id
 from lotf.log import logger
 from lotf.md.groups import MDJob
 from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md_many
+from lotf.offline import refuse_new
 from lotf.oracle import fingerprint, open_pool
 from lotf.potential import FitSchedule, Potential, create, load
 from lotf.store import read_structures, write_structures
@@ -469,6 +470,7 @@ def repair_generations(ctx: Context) -> list[int]:
 
 def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> dict:
     """Fit generation N on its training data and save it; returns the facts to record."""
+    refuse_new("a fit")
     config = ctx.config
     data = training_data(ctx, generation)
     if not data:

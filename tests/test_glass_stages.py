@@ -20,6 +20,10 @@ def _campaign(tmp_path, stages):
     write(tmp_path / "fcc.cif", bulk("Cu", "fcc", a=3.59, cubic=True))
     return emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
         **LEARN, "md": {"dump_every": 25, "phases": [LEARN["md"]["phases"][0]]},
+        # least squares alone: with the default fit this tiny campaign's Cu stayed crystalline
+        # for the 1 ps melt at 2500 K and at 3600 K (MSD 0.3 Å², on one BLAS kernel's path),
+        # so there was no glass to measure (README, Known limits); this test is of the stages
+        "potential": {**LEARN["potential"], "fit_steps": 0},
         "melt_quench": MELT_QUENCH,
         "structure": {"rdf_max": 5.0, "bins": 100, "crystal": {"file": "fcc.cif"}},
         "energetics": {"crystal": {"file": "fcc.cif"}},

@@ -31,6 +31,7 @@ from lotf.md.coupling import FIX, choose
 from lotf.md.groups import MDJob
 from lotf.md.library import open_lammps
 from lotf.md.ranks import run_on_ranks
+from lotf.offline import refuse_new
 from lotf.potential import Potential
 
 THERMO = ("step", "time_ps", "temp", "pe", "etotal", "press", "vol", "grade")
@@ -98,6 +99,7 @@ def run_md_many(potential: Potential, jobs: Sequence[MDJob],
     """Several runs with one potential: concurrently, one per group, under MPI; else in turn.
     `meanwhile` is called while they run (between chunks of steps, or while the groups are
     waited for), e.g. to collect oracle outcomes and keep the oracle's workers busy."""
+    refuse_new("MD")
     md_groups = groups.active()
     if md_groups is not None and md_groups.count:
         return md_groups.run(potential, jobs, meanwhile)

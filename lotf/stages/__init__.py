@@ -17,13 +17,15 @@ Stage = Callable[[Context], dict]
 @dataclass(frozen=True)
 class StageInfo:
     """A stage and what it needs: its config section, earlier stages (each entry names
-    alternatives, 'a|b': one of them must come first), MD phases, trajectory frames."""
+    alternatives, 'a|b': one of them must come first), MD phases, trajectory frames; and
+    whether it is an analysis `lotf report` redraws from the run directory."""
 
     run: Stage
     section: str | None = None
     needs: tuple[str, ...] = ()
     phases: bool = False
     trajectories: bool = False
+    reports: bool = False
 
 
 STAGES: dict[str, StageInfo] = {}
@@ -31,11 +33,12 @@ LABELS = "bootstrap|consolidate"  # the stages that put the first labels in the 
 
 
 def register_stage(name: str, *, section: str | None = None, needs: tuple[str, ...] = (),
-                   phases: bool = False, trajectories: bool = False) -> Callable[[Stage], Stage]:
+                   phases: bool = False, trajectories: bool = False,
+                   reports: bool = False) -> Callable[[Stage], Stage]:
     """`@register_stage("name", ...)` on a stage function files it under `name`."""
 
     def add(function: Stage) -> Stage:
-        STAGES[name] = StageInfo(function, section, needs, phases, trajectories)
+        STAGES[name] = StageInfo(function, section, needs, phases, trajectories, reports)
         return function
 
     return add

@@ -27,7 +27,7 @@ from lotf.store import read_structures
 MIN_FRAMES = 20  # fewer labelled frames: the maps are printed, flagged as meaning little
 
 
-@register_stage("calibrate", needs=(LABELS, "learn"))
+@register_stage("calibrate", needs=(LABELS, "learn"), reports=True)
 def calibrate(ctx: Context) -> dict:
     atoms_pairs, frame_pairs = _pairs(ctx)
     if not frame_pairs:

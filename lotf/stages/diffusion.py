@@ -35,7 +35,8 @@ from lotf.store import read_structures
 MIN_HOPS = 1.0  # below this many effective hops a temperature shows no diffusion to fit
 
 
-@register_stage("diffusion", section="diffusion", needs=(LABELS,), trajectories=True)
+@register_stage("diffusion", section="diffusion", needs=(LABELS,), trajectories=True,
+                reports=True)
 def diffusion(ctx: Context) -> dict:
     spec = ctx.config.diffusion
     if spec is None:

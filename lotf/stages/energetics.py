@@ -32,7 +32,7 @@ from lotf.stages import register_stage
 from lotf.stages.melt_quench import production_frames
 
 
-@register_stage("energetics", needs=("melt_quench",), trajectories=True)
+@register_stage("energetics", needs=("melt_quench",), trajectories=True, reports=True)
 def energetics(ctx: Context) -> dict:
     spec = ctx.config.energetics
     potential = load_generation(ctx, ctx.run.latest_generation())

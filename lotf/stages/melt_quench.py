@@ -27,7 +27,7 @@ HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV
            ("press", "p (bar)"))
 
 
-@register_stage("melt_quench", section="melt_quench", needs=(LABELS,))
+@register_stage("melt_quench", section="melt_quench", needs=(LABELS,), reports=True)
 def melt_quench(ctx: Context) -> dict:
     spec = ctx.config.melt_quench
     if spec is None:

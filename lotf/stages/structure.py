@@ -23,7 +23,7 @@ from lotf.stages.melt_quench import production_frames
 from lotf.units import density_g_cm3
 
 
-@register_stage("structure", needs=("melt_quench",), trajectories=True)
+@register_stage("structure", needs=("melt_quench",), trajectories=True, reports=True)
 def structure(ctx: Context) -> dict:
     spec = ctx.config.structure
     replicas = production_frames(ctx)

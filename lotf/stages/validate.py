@@ -33,7 +33,8 @@ def _frames(ctx: Context, files: list) -> list:
     return [frames[int(i)] for i in picks]
 
 
-@register_stage("validate", needs=("learn",), phases=True, trajectories=True)
+@register_stage("validate", needs=("learn",), phases=True, trajectories=True,
+                reports=True)
 def validate(ctx: Context) -> dict:
     phase = ctx.config.md.phases[-1].name if ctx.config.md.phases else None
     generation, files = final_trajectories(ctx, phase) if phase else (None, [])
