@@ -14,6 +14,25 @@ TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))  # the oracle processes import `oracles` from here
 
 
+def cu_ag_frames(count: int, seed: int, strain: float = 0.0) -> list:
+    """32-atom fcc Cu cells with 10 random Ag, rattled by 0.1 Å (and strained by up to `strain`),
+    labelled by ASE's EMT (energy, forces, stress)."""
+    from ase.calculators.emt import EMT
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(count):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+        atoms.numbers[rng.choice(32, 10, replace=False)] = 47
+        atoms.rattle(0.1, seed=k)
+        if strain:
+            atoms.set_cell(atoms.cell * rng.uniform(1 - strain, 1 + strain), scale_atoms=True)
+        atoms.calc = EMT()
+        atoms.get_stress()
+        frames.append(atoms)
+    return frames
+
+
 def cu_cells(n: int, seed: int = 0):
     """`n` distinct rattled 2x2x2 fcc Cu cells (32 atoms)."""
     rng = np.random.default_rng(seed)

@@ -4,13 +4,13 @@ least squares over every structure (held-out ones included)."""
 
 import numpy as np
 import pytest
-from ase.build import bulk
-from ase.calculators.emt import EMT
 from scipy.optimize import rosen, rosen_der
 
 from lotf.potential import FitSchedule
 from lotf.potential.native_backend import NativeMTP, _core_model
 from lotf.potential.schedule import early_stopped, holdout_indices
+
+from conftest import cu_ag_frames
 
 
 def test_holdout_takes_a_spread_share_and_nothing_from_tiny_sets():
@@ -59,16 +59,7 @@ def test_early_stopping_keeps_the_best_held_out_iterate_and_waits_patience_itera
 
 @pytest.fixture(scope="module")
 def alloy_frames():
-    rng = np.random.default_rng(3)
-    frames = []
-    for k in range(24):
-        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
-        atoms.numbers[rng.choice(32, 10, replace=False)] = 47
-        atoms.rattle(0.1, seed=k)
-        atoms.calc = EMT()
-        atoms.get_forces()
-        frames.append(atoms)
-    return frames
+    return cu_ag_frames(24, seed=3)
 
 
 def test_the_final_linear_coefficients_are_the_least_squares_optimum_of_every_structure(

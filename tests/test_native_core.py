@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from ase.calculators.emt import EMT
 from ase.neighborlist import neighbor_list
 
 from lotf.potential import FitSchedule, _mtp
 from lotf.potential.motep_backend import MotepMTP
 from lotf.potential.mtp_file import read_mtp, write_mtp
 from lotf.potential.native_backend import NativeMTP, _core_model
+
+from conftest import cu_ag_frames
 
 SPECIES = ["Li", "P", "S"]
 WEIGHTS = (1.0, 0.01, 0.001)
@@ -234,16 +235,7 @@ def test_bad_mtp_file_names_the_line(tmp_path):
 
 
 def test_fit_learns_emt_better_than_the_pair_start():
-    rng = np.random.default_rng(0)
-    frames = []
-    for k in range(20):
-        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
-        atoms.numbers[rng.choice(32, 10, replace=False)] = 47
-        atoms.rattle(0.1, seed=k)
-        atoms.set_cell(atoms.cell * rng.uniform(0.97, 1.03), scale_atoms=True)
-        atoms.calc = EMT()
-        atoms.get_stress()
-        frames.append(atoms)
+    frames = cu_ag_frames(20, seed=0, strain=0.03)
     weights = {"energy": 1.0, "forces": 0.01, "stress": 0.001}
     errors = {}
     for steps in (0, 150):
