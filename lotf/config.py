@@ -31,6 +31,7 @@ from lotf.build.files import FileStructures, StructureFile
 from lotf.build.interface import InterfaceSpec
 from lotf.errors import UserError
 from lotf.model import Strict
+from lotf.md.barostats import BAROSTATS
 from lotf.protocols.schedule import Step
 from lotf.units import parse_quantity
 
@@ -48,6 +49,7 @@ Timestep = Annotated[TimeFs, Field(ge=0.01, le=10.0, description="fs: MD beyond 
 DurationFs = Annotated[NonNegativeFloat, _quantity("time", "fs")]
 WallSeconds = Annotated[PositiveFloat, _quantity("time", "s")]
 PressureBar = Annotated[float, _quantity("pressure", "bar")]
+BarostatName = Literal[tuple(BAROSTATS)]
 
 
 def _symbol(value: str) -> str:
@@ -329,6 +331,7 @@ class Phase(Strict):
     length: Annotated[TimeFs, Field(le=MAX_MD_FS)]
     converge_after: Annotated[TimeFs, Field(le=MAX_MD_FS)] | None = None
     weights: Weights | None = None
+    barostat: BarostatName | None = Field(None, description="npt only; default: md.barostat")
 
     @model_validator(mode="after")
     def _pressure_for_npt(self) -> "Phase":
@@ -336,6 +339,8 @@ class Phase(Strict):
             raise ValueError("an npt phase needs a pressure, e.g. pressure: 1 bar")
         if self.ensemble != "npt" and self.pressure is not None:
             raise ValueError(f"pressure is only used by npt phases, not {self.ensemble}")
+        if self.ensemble != "npt" and self.barostat is not None:
+            raise ValueError(f"barostat is only used by npt phases, not {self.ensemble}")
         if self.timestep >= self.length:
             raise ValueError("length must be longer than one timestep")
         return self
@@ -353,9 +358,9 @@ class MD(Strict):
         "style when the potential has one and the plugin was built")
     ranks: PositiveInt = Field(1, le=100_000, description="MPI ranks for each MD run (mpiexec), the cell "
                                "split between them by the pair style")
-    barostat: Literal["aniso", "iso"] = Field(
-        "aniso", description="how NPT couples the cell: aniso, each axis to its own stress; iso, "
-        "all three scaled together (keeps a liquid's small cell in shape)")
+    barostat: BarostatName = Field(
+        "aniso", description="how NPT couples the cell unless a phase says otherwise: "
+        + "; ".join(f"{b.name}, {b.description}" for b in BAROSTATS.values()))
 
     @field_validator("phases")
     @classmethod
@@ -545,15 +550,18 @@ class MeltQuench(Strict):
     production: TimeFs = Field(1e6, le=MAX_MD_FS,
                                description="NVT at `temperature`, the frames analysed")
     pressure: PressureBar = Field(1.01325, description="for the NPT steps (default 1 atm)")
+    barostat: BarostatName = Field(
+        "iso", description="for the NPT steps: iso keeps a bulk glass's shape; xy or z for "
+        "interface cells")
     timestep: Timestep = 2.0
     chunk: TimeFs = Field(10000.0, description="MD per call; a break reruns one chunk")
 
     def steps(self) -> list[Step]:
         """The schedule, leaving out steps of zero duration."""
-        hot, cold, p = self.melt_temperature, self.temperature, self.pressure
-        steps = [Step("melt", "npt", hot, hot, self.melt, p),
-                 Step("cool", "npt", hot, cold, self.cool, p),
-                 Step("equilibrate", "npt", cold, cold, self.equilibrate, p),
+        hot, cold, p, b = self.melt_temperature, self.temperature, self.pressure, self.barostat
+        steps = [Step("melt", "npt", hot, hot, self.melt, p, b),
+                 Step("cool", "npt", hot, cold, self.cool, p, b),
+                 Step("equilibrate", "npt", cold, cold, self.equilibrate, p, b),
                  Step("production", "nvt", cold, cold, self.production, None)]
         return [step for step in steps if step.duration_fs > 0]
 

@@ -8,7 +8,7 @@ import pytest
 from ase.io import write
 
 from lotf.cli import demo_config, main
-from lotf.config import load_config
+from lotf.config import Phase, load_config
 
 from conftest import cu_cells
 
@@ -180,3 +180,14 @@ def test_the_barostat_reaches_every_md_run():
     assert md_settings(config, npt, 10, progress, 0).barostat == "aniso"  # the default
     iso = config.model_copy(update={"md": config.md.model_copy(update={"barostat": "iso"})})
     assert md_settings(iso, npt, 10, progress, 0).barostat == "iso"
+    own = npt.model_copy(update={"barostat": "xy"})  # a phase's own choice wins
+    assert md_settings(iso, own, 10, progress, 0).barostat == "xy"
+    assert load_config(demo_config()).melt_quench.steps()[0].barostat == "iso"  # glasses: iso
+
+
+def test_a_barostat_is_for_npt_phases_and_named_from_the_registry():
+    with pytest.raises(ValueError, match="barostat is only used by npt phases, not nvt"):
+        Phase(name="hot", ensemble="nvt", temperature=1000, length="1 ps", barostat="iso")
+    with pytest.raises(ValueError, match="Input should be 'iso', 'aniso', 'tri', 'xy' or 'z'"):
+        Phase(name="hot", ensemble="npt", temperature=1000, pressure="1 bar", length="1 ps",
+              barostat="sideways")

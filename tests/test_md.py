@@ -81,17 +81,27 @@ def test_npt_holds_the_target_pressure(broad, target, coupling):
     assert abs(pressure.mean() - target) < 1500  # bar; instantaneous spread is ~15 kbar here
 
 
-def test_isotropic_npt_scales_the_cell_as_a_whole_and_anisotropic_does_not(broad):
-    def lengths(barostat):
+def test_each_barostat_moves_the_cell_components_it_names(broad):
+    def cell(barostat):
         result = run_md(broad, lattice(), MDSettings("npt", (300.0, 300.0), 1500,
                                                      pressure_bar=20_000.0, barostat=barostat))
-        return result.final.cell.lengths(), result.final.get_volume()
+        return result.final.cell.cellpar(), result.final.get_volume()
 
-    iso, volume = lengths("iso")
+    start = lattice().cell.cellpar()
+    iso, volume = cell("iso")
     assert volume < 0.99 * lattice().get_volume()  # 20 kbar compressed it
-    assert np.ptp(iso) / iso.mean() < 1e-9  # the cubic cell stays cubic
-    aniso, _ = lengths("aniso")
-    assert np.ptp(aniso) / aniso.mean() > 1e-6  # each axis followed its own stress
+    assert np.ptp(iso[:3]) / iso[:3].mean() < 1e-9  # the cubic cell stays cubic
+    aniso, _ = cell("aniso")
+    assert np.ptp(aniso[:3]) / aniso[:3].mean() > 1e-6  # each axis followed its own stress
+    assert np.abs(aniso[3:] - 90.0).max() < 1e-9  # angles fixed
+    tri, _ = cell("tri")
+    assert np.abs(tri[3:] - 90.0).max() > 1e-6  # the thermal shear stress tilts the cell
+    xy, _ = cell("xy")
+    assert abs(xy[0] - xy[1]) / xy[0] < 1e-9 and abs(xy[2] - xy[0]) / xy[0] > 1e-6
+    assert xy[0] < 0.995 * start[0]  # the plane is compressed too, as one
+    z, _ = cell("z")
+    assert np.abs(z[:2] - start[:2]).max() < 1e-9  # the lateral cell is fixed
+    assert z[2] < 0.998 * start[2]  # compressed along c alone (a uniaxial strain)
 
 
 def test_nvt_ramp_follows_the_temperature(broad):

@@ -44,8 +44,8 @@ def test_two_ranks_return_the_one_rank_result(narrow, tmp_path):
 def test_a_failed_run_on_ranks_says_why(narrow):
     settings = MDSettings("npt", (300.0, 300.0), 10, pressure_bar=0.0, barostat="sideways",
                           ranks=2)
-    with pytest.raises(RanksFailed, match="MD on 2 MPI ranks failed: Exception: ERROR: Unknown "
-                       "fix npt keyword: sideways"):
+    with pytest.raises(RanksFailed, match="MD on 2 MPI ranks failed: ValueError: unknown "
+                       "barostat 'sideways'"):
         run_md(narrow, lattice(), settings)
 
 

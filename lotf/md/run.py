@@ -27,6 +27,7 @@ from ase.units import fs
 from lotf import interrupts
 from lotf.faults import checkpoint
 from lotf.md import groups
+from lotf.md.barostats import barostat
 from lotf.md.coupling import FIX, choose
 from lotf.md.groups import MDJob
 from lotf.md.library import open_lammps
@@ -55,7 +56,7 @@ class MDSettings:
     dump_every: int = 0  # 0: no trajectory
     thermostat_steps: float = 100.0  # damping time in timesteps
     barostat_steps: float = 1000.0
-    barostat: str = "aniso"
+    barostat: str = "aniso"  # a lotf.md.barostats name
     coupling: str = "auto"  # how the forces reach LAMMPS: lotf.md.coupling's names, or auto
     volume_range: tuple[float, float] | None = None  # Å³ per atom; a step outside it breaks
     ranks: int = 1  # above 1: the run goes to that many MPI ranks (lotf.md.ranks)
@@ -209,9 +210,8 @@ class _Session:
         if s.ensemble == "nvt":
             lmp.command(f"fix md all nvt temp {start!r} {end!r} {tdamp!r}")
         elif s.ensemble == "npt":
-            p = s.pressure_bar
             lmp.command(f"fix md all npt temp {start!r} {end!r} {tdamp!r} "
-                        f"{s.barostat} {p!r} {p!r} {pdamp!r}")
+                        + barostat(s.barostat).keywords(s.pressure_bar, pdamp))
         elif s.ensemble == "nve":
             lmp.command("fix md all nve")
         else:

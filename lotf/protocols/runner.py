@@ -72,7 +72,8 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     phase = Phase(name=f"{name}-{step.name}", ensemble=step.ensemble,
                   temperature=(chunk.start_k, chunk.end_k), pressure=pressure,
                   timestep=f"{timestep_fs!r} fs", length=f"{chunk.duration_fs!r} fs",
-                  weights=converged.weights if converged else None)  # no refit to start with
+                  weights=converged.weights if converged else None,  # no refit to start with
+                  barostat=step.barostat if step.ensemble == "npt" else None)
     progress = learning_progress(ctx)
     steps = round(chunk.duration_fs / timestep_fs)
     while True:

@@ -15,6 +15,7 @@ class Step:
     end_k: float
     duration_fs: float
     pressure_bar: float | None
+    barostat: str | None = None  # npt steps: a lotf.md.barostats name; None: md.barostat
 
 
 @dataclass(frozen=True)
