@@ -71,8 +71,73 @@ def test_seeds_reproduce_and_replicas_differ():
 
 
 def test_impossible_density_fails_clearly():
-    with pytest.raises(UserError, match=r"could not pack .*\(6\.000 g/cm³\).*lower the density"):
+    # 16 S at S-S >= 2.9 A cannot fill a 5.84 A box even as close-packed spheres: refused at once
+    with pytest.raises(UserError, match=r"16 S atoms 2\.90 Å apart do not fit into a 5\.84 x "
+                       r"5\.84 x 5\.84 Å box even close-packed; lower the density"):
         pack(_spec(density=6.0), np.random.default_rng(0))
+    # room for the spheres, but not for the tetrahedra with their Li: tried, then refused
+    with pytest.raises(UserError, match=r"could not pack .*\(3\.000 g/cm³\).*lower the density"):
+        pack(_spec(density=3.0), np.random.default_rng(0))
+
+
+def _between_units(atoms, first: str, second: str) -> np.ndarray:
+    symbols, tags = np.array(atoms.get_chemical_symbols()), atoms.get_tags()
+    a, b = symbols == first, symbols == second
+    distances = atoms.get_all_distances(mic=True)[np.ix_(a, b)]
+    return distances[tags[a][:, None] != tags[b][None, :]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_papers_li3ps4_box_packs_with_s_s_at_least_2_9(seed):
+    # 12 PS4 + 36 Li in 12 x 12 x 14.87 A (the paper's box): random insertion alone reached
+    # S-S >= 2.7 A; overlap removal moves and turns the tetrahedra until no pair is too close
+    spec = _spec(units={"PS4": 12, "Li": 36}, density=None, cell=(12, 12, 14.87),
+                 min_distance={"S-S": 2.9})
+    atoms = pack(spec, np.random.default_rng(seed))
+    assert atoms.get_chemical_formula() == "Li36P12S48"
+    assert _between_units(atoms, "S", "S").min() >= 2.9
+    limits = pair_minimum_table(spec.min_distance)
+    tags = atoms.get_tags()
+    other = tags[:, None] != tags[None, :]
+    allowed = limits[atoms.numbers][:, atoms.numbers]
+    assert np.all(atoms.get_all_distances(mic=True)[other] >= allowed[other])
+    for tag in set(tags[np.array(atoms.get_chemical_symbols()) == "P"]):
+        unit = atoms[tags == tag]
+        np.testing.assert_allclose(np.delete(unit.get_distances(0, range(5), mic=True), 0),
+                                   2.05, atol=1e-9)  # rigid: the tetrahedron moved whole
+    np.testing.assert_array_equal(atoms.positions,
+                                  pack(spec, np.random.default_rng(seed)).positions)
+
+
+LBO = {"units": {"BO3": 32, "BO4": 12, "Li": 12}, "shared": {"O": 72}, "density": None,
+       "cell": (12, 12, 10.64), "min_distance": {"Li-O": 1.9}}
+
+
+def test_li3b11o18_packs_as_a_network_of_bo3_and_bo4_sharing_every_o():
+    atoms = pack(_spec(**LBO), np.random.default_rng(0))
+    assert atoms.get_chemical_formula() == "B44Li12O72"  # O/B = 1.64, as no isolated unit can
+    symbols = np.array(atoms.get_chemical_symbols())
+    distances = atoms.get_all_distances(mic=True)
+    b_o = distances[np.ix_(symbols == "B", symbols == "O")]
+    bonded = b_o < 1.8  # the first B-O shell ends well inside 1.8 A in borates
+    assert sorted(bonded.sum(axis=1)) == [3] * 32 + [4] * 12  # each B keeps its unit's O
+    assert np.all(bonded.sum(axis=0) == 2)  # every O bridges two B
+    triangle, tetrahedron = bonded.sum(axis=1) == 3, bonded.sum(axis=1) == 4
+    np.testing.assert_allclose(b_o[triangle][bonded[triangle]], 1.37, rtol=0.05)
+    np.testing.assert_allclose(b_o[tetrahedron][bonded[tetrahedron]], 1.47, rtol=0.05)
+    assert b_o[~bonded].min() >= 1.4 * 1.37  # no O of another unit close to a B
+    li = symbols == "Li"
+    assert distances[np.ix_(li, symbols == "O")].min() >= 1.9
+    np.testing.assert_array_equal(atoms.positions,
+                                  pack(_spec(**LBO), np.random.default_rng(0)).positions)
+
+
+def test_a_shared_ligand_must_be_able_to_join_the_units():
+    with pytest.raises(ValueError, match=r"10 shared O cannot join units with 96 O slots: each O "
+                       r"bonds one or two units, so give 48-96"):
+        _spec(units={"BO3": 32}, shared={"O": 10})
+    with pytest.raises(ValueError, match="`shared: S` needs units with S ligands"):
+        _spec(units={"BO3": 4}, shared={"S": 4})
 
 
 # --- interfaces, supercells, a crystal's density --------------------------------------------

@@ -43,3 +43,9 @@ def unit_atoms(name: str) -> Atoms:
     if not is_unit(name):
         raise ValueError(f"unknown unit '{name}' (units: {', '.join(MOLECULAR_UNITS)} or an element)")
     return Atoms(name, positions=[[0.0, 0.0, 0.0]])
+
+
+def bond_geometry(name: str) -> tuple[float, float]:
+    """(centre–ligand, ligand–ligand) distances in Å of a molecular unit such as BO3."""
+    _, _, bond, directions = _POLYHEDRA[name]
+    return bond, bond * float(np.linalg.norm(directions[0] - directions[1]))
