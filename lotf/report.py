@@ -57,13 +57,14 @@ def pyplot():
 
 
 def save_figure(run: RunDir, name: str, figure, data: list[dict] | None = None) -> Path:
-    """Write the figure as figures/<name>.png and, for publication, .svg (vector), with the
-    numbers drawn as figures/<name>.csv (one row per point); release it."""
+    """Write the figure as figures/<name>.png and, for publication, .svg and .pdf (vector),
+    with the numbers drawn as figures/<name>.csv (one row per point); release it."""
     path = run.path / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     figure.savefig(path.with_suffix(".svg"))
+    figure.savefig(path.with_suffix(".pdf"))
     pyplot().close(figure)
     if data:
         write_csv(path.with_suffix(".csv"), data)

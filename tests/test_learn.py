@@ -98,6 +98,7 @@ def test_campaign_converges_and_reports(reference):
     assert validation["energy_mae_mev_per_atom"] < 15 and validation["forces_mae_ev_per_a"] < 0.05
     assert (workdir / "figures" / "validation-parity.png").stat().st_size > 10_000
     assert (workdir / "figures" / "validation-parity.svg").read_text().lstrip().startswith("<?xml")
+    assert (workdir / "figures" / "validation-parity.pdf").read_bytes().startswith(b"%PDF")
     with open(workdir / "figures" / "validation-parity.csv") as handle:
         panels = [row["panel"] for row in csv.DictReader(handle)]  # the numbers drawn
     assert panels.count("energy") == 12 and panels.count("forces") == 12 * 32 * 3
