@@ -24,21 +24,25 @@ from lotf.store import RunDir, atomic_write
 DEFAULT_RUNS = Path("runs")
 
 
-def prepare(config_path: Path, workdir: Path | None) -> tuple[Campaign, RunDir, Path]:
-    """Validate the config and pick the run directory (an existing run directory resumes)."""
+def prepare(config_path: Path, workdir: Path | None, base_dir: Path | None = None
+            ) -> tuple[Campaign, RunDir, Path]:
+    """Validate the config and pick the run directory (an existing run directory resumes).
+    Relative paths in the config are taken from `base_dir`, by default the config's folder."""
     if config_path.is_dir():  # `lotf run DIR`: resume with the config stored there
         run = RunDir(config_path)
         if not run.exists():
             raise UserError(f"{config_path} is a folder but not a lotf run directory")
         return load_config(run.config, base_dir=_stored_base(run)), run, _stored_base(run)
-    config = load_config(config_path)
+    base_dir = base_dir or config_path.resolve().parent
+    config = load_config(config_path, base_dir=base_dir)
     run = RunDir(workdir if workdir is not None else DEFAULT_RUNS / config.name)
-    return config, run, config_path.resolve().parent
+    return config, run, base_dir
 
 
-def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool = False) -> RunDir:
+def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool = False,
+                 base_dir: Path | None = None) -> RunDir:
     """Run (or resume) every stage the campaign lists, recording each in the state file."""
-    config, run, base_dir = prepare(config_path, workdir)
+    config, run, base_dir = prepare(config_path, workdir, base_dir)
     groups.check_launch(config)
     stages = run.read_state()["stages"]  # the oracle is checked before the run directory is made
     if any(stages.get(name, {}).get("status") != "done" for name in config.stages):

@@ -1,4 +1,4 @@
-"""The `lotf` command: run, status, validate, doctor, retry.
+"""The `lotf` command: run, study, status, validate, doctor, retry, report.
 
 User mistakes print one line and exit 2; a stage that cannot finish exits 1; an interrupted
 run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rewrite results.json and the figures of a run's "
                                  "finished analyses from its directory, computing nothing new")
     report.add_argument("workdir", type=Path)
+    study = commands.add_parser("study", help="run or resume a study: campaigns in order, each "
+                                "reading earlier ones' run directories")
+    study.add_argument("study", type=Path, help="study YAML (e.g. configs/paper/study.yaml)")
+    study.add_argument("--workdir", type=Path, help="the study's folder (default: runs/<name>)")
+    study.add_argument("--scale", type=float, help="every MD run length times this factor "
+                       "(0.01: the paper's study on a laptop); default: the study file's")
+    study.add_argument("-v", "--verbose", action="store_true", help="debug output on the terminal")
     return parser
 
 
@@ -165,5 +172,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "status": _status, "validate": _validate, "doctor": _doctor,
+def _study(args: argparse.Namespace) -> int:
+    from lotf.study import run_study
+
+    folder = run_study(args.study, args.workdir, args.scale, args.verbose)
+    print(f"study done: {folder} (one run directory per campaign; study.json)")
+    return 0
+
+
+_COMMANDS = {"run": _run, "study": _study, "status": _status, "validate": _validate, "doctor": _doctor,
              "retry": _retry, "report": _report}

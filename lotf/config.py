@@ -30,9 +30,10 @@ from lotf.build.amorphous import AmorphousSpec
 from lotf.build.files import FileStructures, StructureFile
 from lotf.build.interface import InterfaceSpec
 from lotf.errors import UserError
-from lotf.model import Strict
 from lotf.md.barostats import BAROSTATS
+from lotf.model import Strict
 from lotf.protocols.schedule import Step
+from lotf.scaling import SCALED, scale_times
 from lotf.units import parse_quantity
 
 
@@ -47,6 +48,8 @@ MAX_MD_FS = 1e9  # 1 µs: no MD of a learning campaign runs longer
 MAX_TEMPERATURE = 20000.0  # K
 Timestep = Annotated[TimeFs, Field(ge=0.01, le=10.0, description="fs: MD beyond 10 fs explodes")]
 DurationFs = Annotated[NonNegativeFloat, _quantity("time", "fs")]
+RunFs = Annotated[TimeFs, SCALED]
+RunDurationFs = Annotated[DurationFs, SCALED]
 WallSeconds = Annotated[PositiveFloat, _quantity("time", "s")]
 PressureBar = Annotated[float, _quantity("pressure", "bar")]
 BarostatName = Literal[tuple(BAROSTATS)]
@@ -276,7 +279,7 @@ class ActiveLearning(Strict):
     break_threshold: float = Field(10.0, gt=1.0)
     max_new: PositiveInt = Field(20, le=100_000,
                                  description="configurations labelled per iteration at most")
-    converge_after: TimeFs = Field(2e6, le=MAX_MD_FS,
+    converge_after: RunFs = Field(2e6, le=MAX_MD_FS,
                                    description="MD time without a break that converges a phase")
     grade_mode: Literal["neighbourhood", "configuration"] = "neighbourhood"
     max_iterations: PositiveInt = Field(200, le=1_000_000,
@@ -328,8 +331,8 @@ class Phase(Strict):
     temperature: Temperature
     pressure: PressureBar | None = None
     timestep: Timestep = 2.0
-    length: Annotated[TimeFs, Field(le=MAX_MD_FS)]
-    converge_after: Annotated[TimeFs, Field(le=MAX_MD_FS)] | None = None
+    length: Annotated[RunFs, Field(le=MAX_MD_FS)]
+    converge_after: Annotated[RunFs, Field(le=MAX_MD_FS)] | None = None
     weights: Weights | None = None
     barostat: BarostatName | None = Field(None, description="npt only; default: md.barostat")
 
@@ -395,8 +398,8 @@ class MDBootstrap(Strict):
     method: Literal["md"]
     temperature: PositiveFloat = Field(1000.0, le=MAX_TEMPERATURE, description="K")
     timestep: Timestep = 1.0
-    length: Annotated[TimeFs, Field(le=MAX_MD_FS)]
-    discard: DurationFs = Field(0.0, description="equilibration not kept for training")
+    length: Annotated[RunFs, Field(le=MAX_MD_FS)]
+    discard: RunDurationFs = Field(0.0, description="equilibration not kept for training")
     every: TimeFs = Field(10.0, description="time between kept frames")
 
     @model_validator(mode="after")
@@ -505,11 +508,11 @@ class Diffusion(Strict):
         min_length=2, max_length=1000, description="K, run in this order; or {start, step, lowest}")
     stop_without_hops: bool = Field(
         True, description="skip the rest once a temperature shows under one effective hop")
-    production: TimeFs = Field(le=MAX_MD_FS,
+    production: RunFs = Field(le=MAX_MD_FS,
                                description="clean MD per temperature (and per walker) analysed")
-    equilibration: DurationFs = Field(0.0, le=MAX_MD_FS,
+    equilibration: RunDurationFs = Field(0.0, le=MAX_MD_FS,
                                       description="clean MD before `production`, not analysed")
-    length: TimeFs = Field(5000.0, le=MAX_MD_FS, description="MD segment")
+    length: RunFs = Field(5000.0, le=MAX_MD_FS, description="MD segment")
     timestep: Timestep = 2.0
     hop_length: PositiveFloat = Field(2.5, description="Å between sites, for N_eff")
     window: tuple[PositiveFloat, PositiveFloat] | None = Field(
@@ -541,20 +544,20 @@ class MeltQuench(Strict):
     temperature, then NVT production (analysed by the `structure` stage)."""
 
     melt_temperature: PositiveFloat = Field(1000.0, le=MAX_TEMPERATURE)
-    melt: DurationFs = Field(20000.0, le=MAX_MD_FS, description="NPT at melt_temperature")
+    melt: RunDurationFs = Field(20000.0, le=MAX_MD_FS, description="NPT at melt_temperature")
     temperature: PositiveFloat = Field(300.0, le=MAX_TEMPERATURE,
                                        description="K, the glass's final temperature")
-    cool: DurationFs = Field(2e6, le=MAX_MD_FS,
+    cool: RunDurationFs = Field(2e6, le=MAX_MD_FS,
                              description="linear NPT ramp (the paper: 2 ns, 3.5e11 K/s)")
-    equilibrate: DurationFs = Field(1e6, le=MAX_MD_FS, description="NPT at `temperature`")
-    production: TimeFs = Field(1e6, le=MAX_MD_FS,
+    equilibrate: RunDurationFs = Field(1e6, le=MAX_MD_FS, description="NPT at `temperature`")
+    production: RunFs = Field(1e6, le=MAX_MD_FS,
                                description="NVT at `temperature`, the frames analysed")
     pressure: PressureBar = Field(1.01325, description="for the NPT steps (default 1 atm)")
     barostat: BarostatName = Field(
         "iso", description="for the NPT steps: iso keeps a bulk glass's shape; xy or z for "
         "interface cells")
     timestep: Timestep = 2.0
-    chunk: TimeFs = Field(10000.0, description="MD per call; a break reruns one chunk")
+    chunk: RunFs = Field(10000.0, description="MD per call; a break reruns one chunk")
 
     def steps(self) -> list[Step]:
         """The schedule, leaving out steps of zero duration."""
@@ -626,6 +629,10 @@ class Campaign(Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
+    time_scale: float = Field(1.0, gt=0.0, le=1.0, description="every MD run length (phases, "
+                              "convergence, bootstrap MD, melt-quench, diffusion) times this, "
+                              "applied before validation: 0.01 runs a study written at the "
+                              "paper's times on a laptop")
     system: System
     oracle: Oracle = Oracle()
     potential: Potential = Potential()
@@ -653,6 +660,9 @@ def load_config(path: str | Path, base_dir: Path | None = None) -> Campaign:
     data, lines = _parse_yaml(text, path)
     if not isinstance(data, dict):
         raise UserError(f"{path}:1: the campaign must be a mapping of keys (name, system, ...)")
+    factor = data.get("time_scale", 1.0)
+    if isinstance(factor, int | float) and not isinstance(factor, bool) and 0 < factor < 1:
+        data = scale_times(data, Campaign, float(factor))
     try:
         campaign = Campaign.model_validate(data, context={
             "base_dir": base_dir or path.parent.resolve(), "species": _species(data)})

@@ -588,7 +588,8 @@ def md_settings(config: Campaign, phase: Phase, steps: int, progress: dict,
         select_threshold=config.active_learning.select_threshold,
         break_threshold=config.active_learning.break_threshold,
         dump_every=config.md.dump_every, coupling=config.md.coupling, ranks=config.md.ranks,
-        barostat=phase.barostat or config.md.barostat, volume_range=_volume_range(config, phase, progress, generation))
+        barostat=phase.barostat or config.md.barostat,
+        volume_range=_volume_range(config, phase, progress, generation))
 
 
 def final_trajectories(ctx: Context, phase: str, walker: int | None = None

@@ -1,0 +1,104 @@
+"""Studies: member campaigns run in order in one folder, reading earlier members' run
+directories through ${study}, every run length shortened by one time scale, resumed."""
+
+import json
+
+import pytest
+import yaml
+
+from lotf.cli import main
+from lotf.config import Campaign
+from lotf.ledger import Ledger
+from lotf.scaling import scale_times
+from lotf.status import campaign_status
+
+from conftest import emt_campaign
+from oracles import count_calls
+
+POTENTIAL = {"level": 8, "cutoff": 5.0, "fit_steps": 0,
+             "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.0}}
+
+
+def _study(tmp_path, counter: str, joint_reads: str = "cu") -> tuple:
+    """A study folder: `cu` learns (NVT written at 10 ps, converged after 20 ps), `joint`
+    consolidates `${study}/<joint_reads>` into its own potential."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    cu = yaml.safe_load(emt_campaign(folder, counter, count=4, potential=POTENTIAL).read_text())
+    cu.update(name="cu", stages=["bootstrap", "learn"],
+              active_learning={"max_new": 4, "converge_after": "20 ps"},
+              md={"dump_every": 25, "phases": [
+                  {"name": "nvt", "ensemble": "nvt", "temperature": 800, "length": "10 ps"}]})
+    joint = {**cu, "name": "joint", "stages": ["consolidate"],
+             "consolidate": {"campaigns": [f"${{study}}/{joint_reads}"]}}
+    del joint["md"]
+    (folder / "cu.yaml").write_text(yaml.safe_dump(cu, sort_keys=False))
+    (folder / "joint.yaml").write_text(yaml.safe_dump(joint, sort_keys=False))
+    study = folder / "study.yaml"
+    study.write_text(yaml.safe_dump({"name": "mini", "campaigns": ["cu.yaml", "joint.yaml"]}))
+    return study, folder
+
+
+def test_a_study_runs_its_members_in_order_at_its_time_scale_and_resumes(tmp_path, capsys):
+    counter = str(tmp_path / "calls.txt")
+    study, _ = _study(tmp_path, counter)
+    runs = tmp_path / "runs"
+    assert main(["study", str(study), "--workdir", str(runs), "--scale", "0.1"]) == 0
+    status = campaign_status(runs / "cu")
+    assert status["converged"] is True
+    assert status["converged_phases"]["nvt"] == pytest.approx(2.0)  # 20 ps x 0.1
+    assert "time_scale: 0.1" in (runs / "cu" / "campaign.yaml").read_text()
+    consolidation = json.loads((runs / "joint" / "results.json").read_text())["consolidation"]
+    assert list(consolidation["errors"]) == [str(runs / "cu")]  # ${study}/cu, filled in
+    assert len(Ledger(runs / "joint" / "ledger.db")) == len(Ledger(runs / "cu" / "ledger.db"))
+    assert json.loads((runs / "study.json").read_text()) == {"time_scale": 0.1,
+                                                              "done": ["cu", "joint"]}
+    calls = count_calls(counter)
+    assert main(["study", str(study), "--workdir", str(runs), "--scale", "0.1"]) == 0
+    assert count_calls(counter) == calls  # resumed: nothing labelled again
+    capsys.readouterr()
+    assert main(["study", str(study), "--workdir", str(runs), "--scale", "0.2"]) == 2
+    assert f"{runs} ran at time scale 0.1, not 0.2; resume with --scale 0.1" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    ("later", "joint.yaml: ${study}/later is not an earlier campaign of the study (earlier: cu)"),
+    ("joint", "joint.yaml: ${study}/joint is not an earlier campaign of the study"),
+])
+def test_a_member_may_read_only_earlier_members(tmp_path, capsys, change, message):
+    counter = str(tmp_path / "calls.txt")
+    study, _ = _study(tmp_path, counter, joint_reads=change)
+    assert main(["study", str(study), "--workdir", str(tmp_path / "runs")]) == 2
+    assert message in capsys.readouterr().err
+    assert count_calls(counter) == 0  # found before any oracle call
+
+
+def test_members_are_checked_before_the_first_one_runs(tmp_path, capsys):
+    counter = str(tmp_path / "calls.txt")
+    study, folder = _study(tmp_path, counter)
+    data = yaml.safe_load(study.read_text())
+    second = yaml.safe_load((folder / "cu.yaml").read_text())
+    second.update(name="cu2", stages=["bootstrap", "learn", "melt_quench"])  # no section
+    (folder / "cu2.yaml").write_text(yaml.safe_dump(second))
+    study.write_text(yaml.safe_dump({**data, "campaigns": ["cu.yaml", "cu2.yaml"]}))
+    assert main(["study", str(study), "--workdir", str(tmp_path / "runs")]) == 2
+    assert "melt_quench" in capsys.readouterr().err
+    assert count_calls(counter) == 0
+
+
+def test_time_scale_shortens_run_lengths_given_or_default_and_nothing_else():
+    raw = {"md": {"phases": [{"name": "a", "ensemble": "nvt", "temperature": 1000,
+                              "length": "20 ps", "timestep": "2 fs"}]},
+           "melt_quench": {"melt": "20 ps"},
+           "bootstrap": {"method": "md", "length": "15 ps", "discard": "2 ps", "every": "10 fs"},
+           "oracle": {"timeout": "10 min"}}
+    scaled = scale_times(raw, Campaign, 0.01)
+    assert scaled["md"]["phases"][0]["length"] == "200.0 fs"
+    assert scaled["md"]["phases"][0]["timestep"] == "2 fs"  # timesteps stay
+    assert scaled["melt_quench"]["melt"] == "200.0 fs"
+    assert scaled["melt_quench"]["cool"] == "20000.0 fs"  # the default 2 ns, scaled too
+    assert scaled["bootstrap"]["length"] == "150.0 fs" and scaled["bootstrap"]["every"] == "10 fs"
+    assert scaled["active_learning"]["converge_after"] == "20000.0 fs"  # default 2 ns
+    assert scaled["oracle"] == {"timeout": "10 min"}  # wall-clock limits are not MD
+    assert "diffusion" not in scaled  # an absent optional section stays absent
