@@ -556,6 +556,13 @@ class MeltQuench(Strict):
     barostat: BarostatName = Field(
         "iso", description="for the NPT steps: iso keeps a bulk glass's shape; xy or z for "
         "interface cells")
+    start: Literal["auto", "learned", "initial"] = Field(
+        "auto", description="what is melted: each walker's learned cell (the learn stage's last "
+        "restart point, at the density NPT found), the initial structures, or auto: learned "
+        "when this campaign's stages learn, else initial")
+    supercell: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        (1, 1, 1), description="repeat each start cell (the paper: 2 x 2 x 2 of the 96-atom "
+        "cell learned on)")
     timestep: Timestep = 2.0
     chunk: RunFs = Field(10000.0, description="MD per call; a break reruns one chunk")
 

@@ -328,6 +328,20 @@ def _selection_file(ctx: Context, generation: int) -> Path:
     return ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
 
 
+def learned_cells_file(ctx: Context) -> Path:
+    """Where the learn stage leaves each walker's last restart point of its last phase: the
+    learned cell that a melt-quench (or another campaign) starts from."""
+    return ctx.run.structures / "learned.extxyz"
+
+
+def save_learned_cells(ctx: Context) -> list[Atoms]:
+    """Write each walker's restart point in the campaign's last MD phase to learned.extxyz."""
+    progress = learning_progress(ctx)
+    cells = [_restart(ctx, ctx.config.md.phases, walker, progress)
+             for walker in range(ctx.config.active_learning.walkers)]
+    return write_structures(learned_cells_file(ctx), cells)
+
+
 # --- restart points ----------------------------------------------------------------------------
 RESTARTS_KEPT = 3  # per walker and phase: what state.json and its backup can point to, and one
 

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 from ase.build import bulk
 from ase.io import read, write
 
@@ -62,6 +63,11 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
     assert excess["value_mev"] > 1.5 * 8.617e-2 * 300 * 0.5 and excess["se_mev"] > 0
     fu = energetics["energy_per_formula_unit_ev"]
     assert fu["value_ev"] == pytest.approx(energetics["energy_per_atom_ev"]["value_ev"])
+    # auto: the melt started from the walker's learned cell (the learn stage's last restart)
+    learned = read(tmp_path / "run" / "structures" / "learned.extxyz", ":")
+    assert len(learned) == 1  # one walker
+    first = read(folder / "chunk-0000-melt.extxyz", 0)
+    np.testing.assert_allclose(first.cell.array, learned[0].cell.array, atol=1e-9)
     # the diffusion ladder runs in the glass's cell, from the glass
     glass_cell = read(tmp_path / "run" / "structures" / "melt-quench.extxyz").cell
     hot = sorted((tmp_path / "run" / "trajectories" / "diffusion-3600K").glob("*.extxyz"))[0]
@@ -91,3 +97,23 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
         first = read(folder / f"state-{chunk:04d}.extxyz")
         second = read(ran / f"state-{chunk:04d}.extxyz")
         np.testing.assert_allclose(second.positions, first.positions, atol=tolerance)
+
+
+def test_melt_quench_of_a_supercell_of_the_initial_cell(tmp_path, env_with_tests):
+    learned = _run(_campaign(tmp_path, ["bootstrap", "learn"]), tmp_path / "run", env_with_tests)
+    assert learned.returncode == 0, learned.stderr[-3000:]
+    short = {**MELT_QUENCH, "melt": "0.2 ps", "cool": "0.2 ps", "equilibrate": "0.2 ps",
+             "production": "0.2 ps", "chunk": "0.2 ps", "start": "initial",
+             "supercell": [2, 1, 1]}
+    config = _campaign(tmp_path, ["bootstrap", "learn", "melt_quench"])
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "melt_quench": short}))
+    done = _run(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    initial = read(tmp_path / "run" / "structures" / "initial.extxyz")
+    glass = read(tmp_path / "run" / "structures" / "melt-quench.extxyz")
+    assert len(glass) == 2 * len(initial)
+    first = read(tmp_path / "run" / "protocols" / "melt-quench" / "replica-0" /
+                 "chunk-0000-melt.extxyz", 0)
+    np.testing.assert_allclose(first.cell.lengths(), initial.cell.lengths() * [2, 1, 1],
+                               atol=1e-9)

@@ -44,8 +44,8 @@ def energetics(ctx: Context) -> dict:
                     "frames": sum(len(e) for e in energies)}
     per_atom = ensemble_mean([e / len(replicas[0][0]) for e in energies])
     result["energy_per_atom_ev"] = per_atom.as_dict("ev")
-    initial = ctx.initial_structures()[0]
-    if "interface_area" in initial.info:
+    # an interface: bulks to compare with are given, or the cell was stacked by the builder
+    if spec.bulks or "interface_area" in ctx.initial_structures()[0].info:
         result["interface"] = _interface(potential, spec.bulks, composition, energies, replicas)
         logger.info("energetics: interface energy %.0f ± %.0f mJ/m²",
                     result["interface"]["value_mj_per_m2"], result["interface"]["se_mj_per_m2"])

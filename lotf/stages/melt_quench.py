@@ -13,6 +13,7 @@ from lotf.analysis.coverage import Labelled
 from lotf.analysis.coverage import flags as coverage_flags
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
+from lotf.learn import learned_cells_file
 from lotf.ledger import oracle_id
 from lotf.log import logger
 from lotf.oracle import fingerprint
@@ -32,7 +33,7 @@ def melt_quench(ctx: Context) -> dict:
     spec = ctx.config.melt_quench
     if spec is None:
         raise UserError("the melt_quench stage needs a `melt_quench:` section")
-    replicas = ctx.initial_structures()
+    replicas = _starts(ctx)
     glasses = run_protocol(ctx, NAME, spec.steps(), spec.chunk, spec.timestep, replicas)
     write_structures(ctx.run.structures / "melt-quench.extxyz", glasses)
     histories = [_with_density(history(ctx, NAME, r), replicas[r]) for r in range(len(replicas))]
@@ -55,6 +56,25 @@ def melt_quench(ctx: Context) -> dict:
         logger.warning("melt-quench: %s", flag)
     return {"replicas": len(rows), "density_g_cm3": result["density_g_cm3"],
             "generation": ctx.run.latest_generation()}
+
+
+def _starts(ctx: Context) -> list[Atoms]:
+    """The cells to melt: learned or initial (spec.start), repeated by spec.supercell."""
+    spec = ctx.config.melt_quench
+    start = spec.start
+    if start == "auto":
+        start = "learned" if "learn" in ctx.config.stages else "initial"
+    if start == "initial":
+        cells = ctx.initial_structures()
+    else:
+        path = learned_cells_file(ctx)
+        if not path.is_file():
+            raise StageFailed(f"melt_quench: start: learned, but {path} is missing; the learn "
+                              "stage writes it once it converges")
+        cells = read_structures(path)
+    logger.debug("melt-quench: from the %s cell(s)%s", start, "" if spec.supercell == (1, 1, 1)
+                 else f", each as a {' x '.join(map(str, spec.supercell))} supercell")
+    return [cell.repeat(spec.supercell) for cell in cells]
 
 
 def _with_density(thermo: dict[str, list], atoms) -> dict[str, np.ndarray]:
@@ -106,7 +126,7 @@ def _history_figure(ctx: Context, histories: list[dict[str, np.ndarray]]) -> Non
 def production_frames(ctx: Context) -> list[list[Atoms]]:
     """Each replica's melt-quench production frames, in time order."""
     replicas = []
-    for replica in range(len(ctx.initial_structures())):
+    for replica in range(len(_starts(ctx))):
         paths = step_trajectories(ctx, NAME, replica, "production")
         frames = [atoms for path in paths for atoms in read_structures(path)]
         if frames:
