@@ -19,11 +19,13 @@ from lotf.build.units import bond_geometry, polyhedron
 BRIDGE_REACH = 4.5  # Å between two centres the first pairing considers bridging
 NONBONDED_FACTOR = 1.4  # a ligand not bonded to a centre stays this × its bond length away
 CENTRE_FACTOR = 1.5  # two centres stay this × the shorter bond apart (B–O–B wider than ~97°)
-LIGAND_FACTOR = 0.9  # ligands of different units stay this × the shorter unit edge apart
+LIGAND_FACTOR = 0.85  # ligands of different units stay this × the shorter unit edge apart
 BOND_TOLERANCE = 0.05  # relative: a relaxed bond off by more fails the build
-EDGE_TOLERANCE = 0.10  # relative, for a unit's ligand–ligand edges
+EDGE_TOLERANCE = 0.15  # relative, for a unit's ligand–ligand edges
 SPRING_WEIGHTS = np.array([10.0, 3.0])  # bonds, edges
 FLOOR_WEIGHTS = (1.0, 10.0, 100.0)  # the minimum distances, harder in each relaxation
+REPAIRS = 4  # shakes of the atoms still at fault before the start is given up
+SHAKE = 0.5  # Å
 
 
 def ligand_slots(units: list[str]) -> int:
@@ -55,8 +57,17 @@ def build_network(units: list[str], ligands: int, lengths: np.ndarray, limits: n
     springs, floor = _springs_and_floor(owners, bond, edge, numbers, limits)
     for floor_weight in FLOOR_WEIGHTS:  # the units take shape first, then make room
         positions = _relax(positions, springs, floor, lengths, floor_weight)
-    if not _intact(positions, springs, floor, lengths):
-        return None
+        if _intact(positions, springs, floor, lengths):
+            break
+    else:
+        for _ in range(REPAIRS):  # shake the atoms of what is still wrong, relax again
+            wrong = _faults(positions, springs, floor, lengths)
+            positions[wrong] += rng.normal(0.0, SHAKE, (len(wrong), 3))
+            positions = _relax(positions, springs, floor, lengths, FLOOR_WEIGHTS[-1])
+            if _intact(positions, springs, floor, lengths):
+                break
+        else:
+            return None
     tags = np.concatenate([np.arange(1, len(units) + 1), [o[0] + 1 for o in owners]])
     atoms = Atoms(numbers=numbers, positions=positions, cell=lengths, pbc=True, tags=tags)
     atoms.wrap()
@@ -217,19 +228,25 @@ def _relax(positions, springs, floor, lengths, floor_weight: float) -> np.ndarra
         return float(weight @ gap**2), grad.ravel()
 
     result = minimize(loss, positions.ravel(), jac=True, method="L-BFGS-B",
-                      options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-14})
+                      options={"maxiter": 3000, "gtol": 1e-10, "ftol": 1e-14})
     return result.x.reshape(-1, 3)
 
 
 def _intact(positions, springs, floor, lengths) -> bool:
     """Every bond within BOND_TOLERANCE, every edge within EDGE_TOLERANCE, no other pair closer
     than its floor."""
+    return len(_faults(positions, springs, floor, lengths)) == 0
+
+
+def _faults(positions, springs, floor, lengths) -> np.ndarray:
+    """The atoms of a bond off by more than BOND_TOLERANCE, an edge off by more than
+    EDGE_TOLERANCE, or another pair closer than its floor."""
     i, j = springs[:, 0].astype(int), springs[:, 1].astype(int)
     delta = positions[i] - positions[j]
     distance = np.linalg.norm(delta - lengths * np.round(delta / lengths), axis=1)
     tolerance = np.where(springs[:, 3] == 0, BOND_TOLERANCE, EDGE_TOLERANCE)
-    if np.any(np.abs(distance / springs[:, 2] - 1.0) > tolerance):
-        return False
+    off = np.abs(distance / springs[:, 2] - 1.0) > tolerance
     pairs, close = close_pairs(positions, lengths, floor.max())
     a, b = pairs.T if len(pairs) else (np.empty(0, int), np.empty(0, int))
-    return not np.any(np.linalg.norm(close, axis=1) < floor[a, b])
+    near = np.linalg.norm(close, axis=1) < floor[a, b]
+    return np.unique(np.concatenate([i[off], j[off], a[near], b[near]]))

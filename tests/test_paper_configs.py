@@ -1,0 +1,64 @@
+"""configs/paper: the paper's study as shipped campaigns. Each member validates in dependency
+order (upstream run directories stood in for by files of the right species), at the paper's
+times and shortened by the study's time scale."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+
+from lotf.config import load_config
+from lotf.study import load_study
+
+PAPER = Path(__file__).resolve().parent.parent / "configs" / "paper"
+FORMULAS = {"lps": "Li36P12S48", "lbo": "Li12B44O72"}
+
+
+def _upstream(folder: Path) -> None:
+    """What the members read from earlier ones: learned cells, glasses, ledgers."""
+    rng = np.random.default_rng(0)
+    cells = {**FORMULAS, "interface": FORMULAS["lps"] + FORMULAS["lbo"]}
+    for name, formula in cells.items():
+        atoms = Atoms(formula, cell=[12, 12, 25], pbc=True)
+        atoms.positions = rng.random((len(atoms), 3)) * 12
+        (folder / name / "structures").mkdir(parents=True)
+        write(folder / name / "structures" / "learned.extxyz", [atoms] * 4)
+        (folder / name / "ledger.db").touch()
+        production = folder / f"production-{name}" / "structures"
+        production.mkdir(parents=True)
+        write(production / "melt-quench.extxyz", [atoms] * 4)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_every_member_of_the_paper_study_validates_in_order(tmp_path, scale):
+    study, members = load_study(PAPER / "study.yaml")
+    assert [m.name for m in members] == ["lps", "lbo", "interface", "production-lps",
+                                         "production-lbo", "production-interface"]
+    _upstream(tmp_path)
+    configs = {}
+    for member in members:
+        path = tmp_path / f"{member.name}.yaml"
+        path.write_text(member.filled(tmp_path, scale))
+        configs[member.name] = load_config(path, base_dir=PAPER)
+    lps = configs["lps"]
+    assert lps.active_learning.converge_after == pytest.approx(2e6 * scale)  # 2 ns
+    assert lps.bootstrap.length == pytest.approx(15000 * scale)
+    assert lps.bootstrap.every == 10.0 and lps.md.phases[0].timestep == 2.0  # not scaled
+    assert lps.md.phases[1].barostat == "iso"
+    assert configs["interface"].md.phases[1].barostat == "xy"
+    production = configs["production-lps"]
+    assert production.melt_quench.cool == pytest.approx(2e6 * scale)
+    assert production.diffusion.temperatures[:3] == [720, 710, 700]
+    assert production.diffusion.production == pytest.approx(1e8 * scale)  # 100 ns
+    assert configs["production-interface"].melt_quench.barostat == "xy"
+
+
+@pytest.mark.parametrize("name", ["lps", "lbo"])
+def test_the_papers_bulk_boxes_pack(name):
+    config = load_config(PAPER / f"{name}.yaml")
+    spec = config.system.structures[0]
+    atoms = spec.model_copy(update={"replicas": 1}).build(seed=config.seed)[0]
+    assert atoms.get_chemical_formula() == Atoms(FORMULAS[name]).get_chemical_formula()
+    np.testing.assert_allclose(atoms.cell.lengths(), spec.cell)
