@@ -617,6 +617,19 @@ class Energetics(Strict):
         default_factory=list, description="bulk glass frames (extxyz, index ':') for eq. 4")
 
 
+class Audit(Strict):
+    """Relabel a sample of the glasses' production frames and hold the potential to the oracle
+    there; worse than a tolerance, the labels join the training set, the potential is retrained
+    and the melt-quench rerun on it, until the audit passes or `rounds` are spent."""
+
+    frames: PositiveInt = Field(16, le=100_000, description="frames relabelled per round")
+    energy_rmse: PositiveFloat = Field(10.0, description="meV/atom")
+    forces_rmse: PositiveFloat = Field(0.3, description="eV/Å")
+    pressure_rmse: PositiveFloat = Field(0.3, description="GPa: a pressure error biases the "
+                                         "glass's density")
+    rounds: PositiveInt = Field(3, le=100, description="audits at most (retrainings: one less)")
+
+
 class Validation(Strict):
     """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
 
@@ -647,6 +660,7 @@ class Campaign(Strict):
     bootstrap: Bootstrap = RattleBootstrap()
     md: MD = MD()
     validation: Validation = Validation()
+    audit: Audit = Audit()
     consolidate: Consolidate | None = None
     diffusion: Diffusion | None = None
     melt_quench: MeltQuench | None = None

@@ -434,10 +434,14 @@ def training_data(ctx: Context, generation: int) -> list[Atoms]:
     return sorted(data, key=lambda atoms: content_key(atoms, ""))
 
 
+ANSWERS = ("gen", "audit")  # label sources that answer a generation: its break, its audit
+
+
 def selection_generation(source: str) -> int | None:
-    """N for the labels of generation N's break (source 'gen-NNNN'), else None."""
+    """N for the labels that answer generation N (its break's selection 'gen-NNNN', an audit
+    of its frames 'audit-NNNN'): generations after N train on them. Else None."""
     prefix, _, number = source.partition("-")
-    return int(number) if prefix == "gen" and number.isdigit() else None
+    return int(number) if prefix in ANSWERS and number.isdigit() else None
 
 
 def train_generation(ctx: Context, generation: int, phase: Phase | None,

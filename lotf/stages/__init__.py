@@ -45,6 +45,7 @@ def register_stage(name: str, *, section: str | None = None, needs: tuple[str, .
 
 
 from lotf.stages import (  # noqa: E402,F401  (they register themselves)
+    audit,
     bootstrap,
     calibrate,
     consolidate,
