@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from test_glass_stages import MELT_QUENCH, _campaign
 
 from lotf.config import load_config
 from lotf.context import Context
@@ -18,7 +19,6 @@ from lotf.ledger import Ledger, oracle_id
 from lotf.oracle import fingerprint
 from lotf.store import RunDir
 
-from test_glass_stages import MELT_QUENCH, _campaign
 from test_learn import _run
 
 SHORT = {**MELT_QUENCH, "melt": "0.4 ps", "cool": "0.4 ps", "equilibrate": "0.2 ps",

@@ -137,3 +137,9 @@ def test_a_fit_that_means_little_says_why_and_a_good_one_says_nothing():
     good = fit_arrhenius(ladder, values, 0.05 * values)
     assert good.activation_energy == pytest.approx(0.35) and caveats(good, ladder, 600.0) == []
     assert len(caveats(good, ladder, 300.0)) == 1  # 300 K is still far below that ladder
+    hops = np.full(len(ladder), 50.0)
+    assert caveats(good, ladder, 600.0, hops=hops) == []
+    hops[-2:] = [4.0, 2.5]
+    assert caveats(good, ladder, 600.0, hops=hops) == [
+        "under 10 effective hops at 620 K (4.0), 610 K (2.5): D there rests on a handful of "
+        "events (run longer or in a larger cell)"]

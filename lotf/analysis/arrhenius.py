@@ -76,12 +76,21 @@ def fit_arrhenius(temperatures, diffusivities, sigmas) -> ArrheniusFit:
 MIN_TEMPERATURES = 3  # fewer leave no degree of freedom to test the Arrhenius form
 SIGNIFICANCE = 2.0  # an E_a within this many standard errors of zero is not measured
 FAR = 1.0  # extrapolating 1/T beyond the fitted span by more than this many spans
+FEW_HOPS = 10.0  # effective hops below which a temperature's D rests on a handful of events
 
 
-def caveats(fit: ArrheniusFit, temperatures, extrapolate_to: float | None = None) -> list[str]:
-    """Plain reasons why the fit's numbers mean little, to print beside them (empty: none)."""
-    temperatures = np.sort(np.asarray(temperatures, dtype=float))
+def caveats(fit: ArrheniusFit, temperatures, extrapolate_to: float | None = None,
+            hops=None) -> list[str]:
+    """Plain reasons why the fit's numbers mean little, to print beside them (empty: none).
+    `hops`: the effective number of hops at each temperature, in the same order."""
     found = []
+    if hops is not None:
+        few = [f"{t:g} K ({n:.1f})" for t, n in zip(temperatures, hops, strict=True)
+               if n < FEW_HOPS]
+        if few:
+            found.append(f"under {FEW_HOPS:g} effective hops at {', '.join(few)}: D there rests "
+                         "on a handful of events (run longer or in a larger cell)")
+    temperatures = np.sort(np.asarray(temperatures, dtype=float))
     if len(temperatures) < MIN_TEMPERATURES:
         found.append(f"only {len(temperatures)} temperatures: nothing tests the Arrhenius form "
                      f"(give at least {MIN_TEMPERATURES})")

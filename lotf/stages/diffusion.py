@@ -90,15 +90,20 @@ def diffusion(ctx: Context) -> dict:
         result["directions"] = {}
         for name in spec.directions:
             directional = _fit(rows[name])
+            used = _usable(rows[name])
             result["directions"][name] = {
                 "vector": list(spec.directions[name]), "temperatures": rows[name],
-                "arrhenius": directional.as_dict() if directional else None}
+                "arrhenius": directional.as_dict() if directional else None,
+                "flags": caveats(directional, [r["temperature_k"] for r in used],
+                                 hops=[r["n_eff"] for r in used]) if directional else
+                ["fewer than two temperatures show diffusion along it"]}
     if transport:
         result["interface"] = [{"temperature_k": t, **entry} for t, entry in transport.items()]
         _transport_figure(ctx, transport)
     result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
-    fitted = [r["temperature_k"] for r in rows["total"] if r["n_eff"] >= MIN_HOPS]
-    result["flags"] = caveats(fit, fitted, spec.conductivity_at)
+    fitted = _usable(rows["total"])
+    result["flags"] = caveats(fit, [r["temperature_k"] for r in fitted], spec.conductivity_at,
+                              hops=[r["n_eff"] for r in fitted])
     _arrhenius_figure(ctx, rows["total"], fit, spec.conductivity_at, result["flags"])
     _msd_figure(ctx, curves)
     path = add_result(ctx.run, "diffusion", result)
@@ -171,9 +176,14 @@ def _unwrapped(frames: list[Atoms], species: str) -> np.ndarray:
     return displacements(pairs, mobile, framework=~mobile)
 
 
+def _usable(rows: list[dict]) -> list[dict]:
+    """The temperatures that show diffusion: the ones a fit uses."""
+    return [r for r in rows if r["n_eff"] >= MIN_HOPS and r["D_cm2_per_s"] > 0]
+
+
 def _fit(rows: list[dict]) -> ArrheniusFit | None:
     """The weighted fit over the temperatures that show diffusion; None if fewer than two."""
-    usable = [r for r in rows if r["n_eff"] >= MIN_HOPS and r["D_cm2_per_s"] > 0]
+    usable = _usable(rows)
     if len(usable) < 2:
         return None
     return fit_arrhenius(*zip(*[(r["temperature_k"], r["D_cm2_per_s"], r["sigma_cm2_per_s"])
