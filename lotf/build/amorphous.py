@@ -15,6 +15,7 @@ from lotf.build.placement import Bodies, crowded_species, insert, remove_overlap
 from lotf.build.spec import StructureSpec
 from lotf.build.units import MOLECULAR_UNITS, is_unit, polyhedron, unit_atoms
 from lotf.errors import UserError
+from lotf.log import logger
 from lotf.units import AMU_PER_CM3_TO_G, density_g_cm3, mass_density
 
 DEFAULT_MIN_DISTANCE_FACTOR = 0.85  # times the sum of covalent radii, when no pair is given
@@ -172,6 +173,8 @@ def pack(spec: AmorphousSpec, rng: np.random.Generator) -> Atoms:
             ligands = next(iter(spec.shared.values()))
             network = build_network(network_units, ligands, lengths, limits, rng)
             if network is None:
+                logger.info("packing: a network of %d units did not relax to intact units; "
+                            "trying new random centres", len(network_units))
                 continue
         atoms = _try_pack(free, network, lengths, limits, rng)
         if atoms is not None:
