@@ -151,8 +151,8 @@ def test_demo_config_is_valid():
     assert config.oracle.calculator == "tblite"
     assert [p.ensemble for p in config.md.phases] == ["nvt", "npt"]
     assert config.md.phases[1].converge_after is None  # so the final potential runs 20 ps too
-    assert config.stages == ["bootstrap", "learn", "validate", "melt_quench", "structure",
-                             "energetics", "diffusion", "calibrate"]
+    assert config.stages == ["bootstrap", "learn", "validate", "melt_quench", "audit",
+                             "structure", "energetics", "diffusion", "calibrate"]
     assert len(config.diffusion.temperatures) >= 3  # an Arrhenius form the fit can test
     assert config.active_learning.converge_after == pytest.approx(20_000.0)  # fs: the 20 ps target
 
