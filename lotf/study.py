@@ -5,14 +5,19 @@ A member campaign names an earlier member's run directory as `${study}/<name>` (
 its ledger); the study checks every such reference before anything runs, writes each member's
 campaign with `${study}` filled in (and the study's `time_scale`) beside its run directory, and
 runs it there. Running the study again resumes: finished members are skipped stage by stage.
+
+A study can `extend` another and override its members' settings (another oracle, fewer walkers,
+a thinner temperature ladder): a profile of the paper's study for a laptop is one short file.
 """
 
 import json
 import re
+import time
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from lotf.config import load_config
 from lotf.errors import UserError
@@ -26,18 +31,31 @@ REFERENCE = re.compile(r"\$\{study\}/([A-Za-z0-9_.-]+)")
 
 class Study(Strict):
     """The study file: a name (its folder, runs/<name> by default) and member campaign files in
-    the order they run, relative to the study file."""
+    the order they run, relative to the study file; or another study it `extends`, with
+    `overrides` merged into its members (`all` into every one, a member's name into that one)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    campaigns: list[Path] = Field(min_length=1)
+    campaigns: list[Path] | None = Field(None, min_length=1)
+    extends: Path | None = Field(None, description="a study file whose members this one runs")
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="settings merged into members: mappings key by key, "
+        "anything else (lists too) replaced")
     time_scale: float = Field(1.0, gt=0.0, le=1.0, description="every member's MD run lengths "
                               "times this (lotf study --scale overrides it)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Study":
+        if (self.campaigns is None) == (self.extends is None):
+            raise ValueError("give either `campaigns` (member files) or `extends` (a study file)")
+        if self.overrides and self.extends is None:
+            raise ValueError("`overrides` belong to a study that `extends` another")
+        return self
 
 
 class Member:
     """One campaign of a study: its file, its name, and its text with `${study}` unfilled."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, overrides: dict[str, dict[str, Any]] | None = None):
         self.path = path
         try:
             self.text = path.read_text()
@@ -46,10 +64,19 @@ class Member:
             raise UserError(f"{path}: cannot read the campaign ({error})".splitlines()[0]) from None
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise UserError(f"{path}: a member campaign needs a `name:` (its run directory)")
+        self.name = data["name"]
+        changes = [part for part in ((overrides or {}).get("all"),
+                                     (overrides or {}).get(self.name)) if part]
+        for change in changes:
+            data = merged(data, change)
+        if changes:  # written out whole: the member as it runs is the one file to read
+            self.text = (f"# {path.name} with the study's overrides merged in\n"
+                         + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100))
         if "time_scale" in data:
             raise UserError(f"{path}: time_scale is the study's (its file or --scale), not a "
                             "member's")
-        self.name = data["name"]
+        if data.get("name") != self.name:
+            raise UserError(f"{path}: overrides cannot rename a member ('{self.name}')")
 
     def references(self) -> list[str]:
         """The members whose run directories this one reads."""
@@ -61,21 +88,53 @@ class Member:
         return text if time_scale == 1.0 else f"{text.rstrip()}\ntime_scale: {time_scale!r}\n"
 
 
-def load_study(path: Path) -> tuple[Study, list[Member]]:
-    """The study and its members, checked: names unique, every placeholder `${study}`, every
-    `${study}/X` an earlier member. A one-line UserError otherwise."""
+def merged(base: dict, change: dict) -> dict:
+    """`base` with `change` merged in: mappings key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_study(path: Path) -> Study:
     try:
         data = yaml.safe_load(path.read_text())
-        study = Study.model_validate(data)
+        return Study.model_validate(data)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise UserError(f"{path}: cannot read the study ({error})".splitlines()[0]) from None
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(key) for key in problem["loc"]) or "the study"
-        raise UserError(f"{path}: {where}: {problem['msg']}") from None
+        raise UserError(f"{path}: {where}: {problem['msg']}".removesuffix(".")) from None
+
+
+def _member_files(path: Path, study: Study) -> tuple[list[Path], dict[str, dict[str, Any]]]:
+    """The member files a study runs and the overrides merged into them (an extended study's
+    own overrides first, this study's on top)."""
+    if study.campaigns is not None:
+        return [path.parent / file for file in study.campaigns], {}
+    base_path = (path.parent / study.extends).resolve()
+    base = _read_study(base_path) if base_path.is_file() else None
+    if base is None:
+        raise UserError(f"{path}: extends: no study file {base_path}")
+    if base.extends is not None:
+        raise UserError(f"{path}: extends {base_path}, which extends another study; extend "
+                        "the study that names its campaigns")
+    files, _ = _member_files(base_path, base)
+    return files, study.overrides
+
+
+def load_study(path: Path) -> tuple[Study, list[Member]]:
+    """The study and its members, checked: names unique, every placeholder `${study}`, every
+    `${study}/X` an earlier member, every override a member's. A one-line UserError otherwise."""
+    study = _read_study(path)
+    files, overrides = _member_files(path, study)
     members, earlier = [], []
-    for file in study.campaigns:
-        member = Member(path.parent / file)
+    for file in files:
+        member = Member(file, overrides)
         for name in PLACEHOLDER.findall(member.text):
             if name != "study":
                 raise UserError(f"{member.path}: unknown placeholder ${{{name}}}; a member "
@@ -88,6 +147,10 @@ def load_study(path: Path) -> tuple[Study, list[Member]]:
             raise UserError(f"{member.path}: two members are named '{member.name}'")
         earlier.append(member.name)
         members.append(member)
+    unknown = sorted(set(overrides) - set(earlier) - {"all"})
+    if unknown:
+        raise UserError(f"{path}: overrides.{unknown[0]}: not a member of the study (members: "
+                        f"{', '.join(earlier)}; or `all`)")
     return study, members
 
 
@@ -109,9 +172,13 @@ def run_study(path: Path, workdir: Path | None = None, time_scale: float | None 
     for index, member in enumerate(members, start=1):
         logger.info("study %s: campaign %d of %d, %s", study.name, index, len(members),
                     member.name)
+        started = time.monotonic()
         run_campaign(files[member.name], folder / member.name, verbose,
                      base_dir=member.path.parent.resolve())
         record["done"] = sorted(set(record["done"]) | {member.name})
+        seconds = record.setdefault("seconds", {})  # wall time of each member, over resumes
+        seconds[member.name] = round(seconds.get(member.name, 0.0)
+                                     + time.monotonic() - started, 1)
         atomic_write(folder / "study.json", lambda handle: json.dump(record, handle, indent=2))
     return folder
 

@@ -10,6 +10,7 @@ from ase import Atoms
 from ase.io import write
 
 from lotf.config import load_config
+from lotf.oracle import calculators
 from lotf.study import load_study
 
 PAPER = Path(__file__).resolve().parent.parent / "configs" / "paper"
@@ -53,6 +54,33 @@ def test_every_member_of_the_paper_study_validates_in_order(tmp_path, scale):
     assert production.diffusion.temperatures[:3] == [720, 710, 700]
     assert production.diffusion.production == pytest.approx(1e8 * scale)  # 100 ns
     assert configs["production-interface"].melt_quench.barostat == "xy"
+
+
+def test_the_laptop_profile_is_the_paper_study_with_its_overrides_and_validates(tmp_path,
+                                                                              monkeypatch):
+    # SevenNet is an optional extra (lotf[universal]); whether it is installed is not checked here
+    checked = calculators.check_available
+    monkeypatch.setattr(calculators, "check_available",
+                        lambda name: None if name == "sevennet" else checked(name))
+    study, members = load_study(PAPER / "laptop-sevennet.yaml")
+    assert study.extends == Path("study.yaml")
+    assert [m.name for m in members] == [m.name for m in load_study(PAPER / "study.yaml")[1]]
+    _upstream(tmp_path)
+    configs = {}
+    for member in members:
+        path = tmp_path / f"{member.name}.yaml"
+        path.write_text(member.filled(tmp_path, 1.0))
+        configs[member.name] = load_config(path, base_dir=PAPER)
+    assert {c.oracle.calculator for c in configs.values()} == {"sevennet"}  # `all`
+    lps = configs["lps"]
+    assert lps.bootstrap.length == 400.0 and lps.bootstrap.temperature == 1000  # merged, kept
+    assert lps.active_learning.walkers == 2 and lps.system.structures[0].replicas == 2
+    assert lps.potential.level == 12 and lps.active_learning.break_threshold == 10  # the paper's
+    production = configs["production-lbo"]
+    assert production.melt_quench.cool == 40000.0 and production.melt_quench.barostat == "iso"
+    assert production.diffusion.temperatures == [800, 720, 640, 560]
+    assert production.system.structures[0].supercell == (1, 1, 1)  # a list, replaced whole
+    assert configs["production-interface"].diffusion.directions == {"normal": (0.0, 0.0, 1.0)}
 
 
 @pytest.mark.parametrize("name", ["lps", "lbo"])

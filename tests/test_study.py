@@ -11,6 +11,7 @@ from lotf.config import Campaign
 from lotf.ledger import Ledger
 from lotf.scaling import scale_times
 from lotf.status import campaign_status
+from lotf.study import load_study
 
 from conftest import emt_campaign
 from oracles import count_calls
@@ -51,8 +52,9 @@ def test_a_study_runs_its_members_in_order_at_its_time_scale_and_resumes(tmp_pat
     consolidation = json.loads((runs / "joint" / "results.json").read_text())["consolidation"]
     assert list(consolidation["errors"]) == [str(runs / "cu")]  # ${study}/cu, filled in
     assert len(Ledger(runs / "joint" / "ledger.db")) == len(Ledger(runs / "cu" / "ledger.db"))
-    assert json.loads((runs / "study.json").read_text()) == {"time_scale": 0.1,
-                                                              "done": ["cu", "joint"]}
+    record = json.loads((runs / "study.json").read_text())
+    assert (record["time_scale"], record["done"]) == (0.1, ["cu", "joint"])
+    assert set(record["seconds"]) == {"cu", "joint"} and record["seconds"]["cu"] > 0
     calls = count_calls(counter)
     assert main(["study", str(study), "--workdir", str(runs), "--scale", "0.1"]) == 0
     assert count_calls(counter) == calls  # resumed: nothing labelled again
@@ -102,3 +104,42 @@ def test_time_scale_shortens_run_lengths_given_or_default_and_nothing_else():
     assert scaled["active_learning"]["converge_after"] == "20000.0 fs"  # default 2 ns
     assert scaled["oracle"] == {"timeout": "10 min"}  # wall-clock limits are not MD
     assert "diffusion" not in scaled  # an absent optional section stays absent
+
+
+def test_a_study_that_extends_another_merges_its_overrides_into_the_members(tmp_path):
+    counter = str(tmp_path / "calls.txt")
+    study, folder = _study(tmp_path, counter)
+    quick = folder / "quick.yaml"
+    quick.write_text(yaml.safe_dump({
+        "name": "quick", "extends": "study.yaml",
+        "overrides": {"all": {"active_learning": {"max_new": 2}},
+                      "cu": {"md": {"phases": [{"name": "hot", "ensemble": "nvt",
+                                                "temperature": 900, "length": "4 ps"}]}}}}))
+    study_model, members = load_study(quick)
+    assert study_model.name == "quick" and [m.name for m in members] == ["cu", "joint"]
+    cu = yaml.safe_load(members[0].filled(tmp_path, 1.0))
+    assert cu["active_learning"] == {"max_new": 2, "converge_after": "20 ps"}  # merged key by key
+    assert [p["name"] for p in cu["md"]["phases"]] == ["hot"]  # a list is replaced whole
+    joint = yaml.safe_load(members[1].filled(tmp_path, 1.0))
+    assert joint["active_learning"]["max_new"] == 2 and "md" not in joint
+    assert joint["consolidate"]["campaigns"] == [str(tmp_path / "cu")]  # ${study} still filled
+
+
+@pytest.mark.parametrize("study, message", [
+    ({"extends": "study.yaml", "overrides": {"cuu": {"seed": 1}}},
+     "overrides.cuu: not a member of the study (members: cu, joint; or `all`)"),
+    ({"extends": "nowhere.yaml"}, "extends: no study file"),
+    ({"campaigns": ["cu.yaml"], "extends": "study.yaml"},
+     "give either `campaigns` (member files) or `extends` (a study file)"),
+    ({"extends": "study.yaml", "overrides": {"cu": {"name": "other"}}},
+     "overrides cannot rename a member ('cu')"),
+])
+def test_a_bad_extension_is_refused_in_one_line_before_any_call(tmp_path, capsys, study,
+                                                                message):
+    counter = str(tmp_path / "calls.txt")
+    _, folder = _study(tmp_path, counter)
+    (folder / "bad.yaml").write_text(yaml.safe_dump({"name": "bad", **study}))
+    assert main(["study", str(folder / "bad.yaml"), "--workdir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert count_calls(counter) == 0

@@ -1,0 +1,175 @@
+"""The paper's study shortened to fit this machine, with SevenNet-0 standing in for VASP, and
+each of the paper's numbers beside lotf's (JSON on stdout).
+
+    pip install -e '.[universal]'
+    python benchmarks/paper_study.py [--workdir runs/paper-study] [--study FILE]
+
+Runs (or resumes) `lotf study configs/paper/laptop-sevennet.yaml`: bulk Li3PS4 and Li3B11O18
+learned on the fly from oracle MD, their interface, one consolidated potential and production on
+it (see that file for every way it is shorter than the paper). Then it reads each member's
+results.json. A number lotf did not compute is null with the reason; each of lotf's numbers
+carries its standard error and the flags its stage raised, so a reader sees which comparisons
+the shortened run can support. The paper's values are from its Results (seed 004).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDY = ROOT / "configs" / "paper" / "laptop-sevennet.yaml"
+
+# The paper's numbers (Results): value, its uncertainty where it gives one, the unit.
+PAPER = {
+    "lps_density_g_cm3": (1.79, 0.014),
+    "lbo_density_g_cm3": (2.09, 0.01),
+    "lps_cn_P_S": (4.0, None),
+    "lbo_cn_B_O": (3.2, None),
+    "lbo_bo4_fraction": (0.26, None),
+    "interface_bo4_fraction": (0.22, None),
+    "validation_energy_mae_mev_per_atom": (4.0, None),
+    "validation_forces_mae_ev_per_a": (0.24, None),
+    "lps_amorphization_mev_per_atom": (36.7, None),
+    "lbo_amorphization_mev_per_atom": (42.0, None),
+    "interface_energy_mj_per_m2": (620.0, None),
+    "lps_activation_energy_ev": (None, None),
+    "lbo_activation_energy_ev": (0.53, 0.02),
+    "interface_normal_activation_energy_ev": (0.55, 0.02),
+    "lps_sigma_300k_s_per_cm": (16.4e-3, None),
+    "lbo_sigma_300k_s_per_cm": (1.38e-4, None),
+}
+
+
+def _results(folder: Path, member: str) -> dict:
+    path = folder / member / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _number(value, se=None, flags=(), why: str | None = None) -> dict:
+    """One of lotf's numbers for the table: value, standard error, flags, or why it is null."""
+    entry = {"value": value, "se": se}
+    if flags:
+        entry["flags"] = list(flags)
+    if value is None:
+        entry["missing"] = why or "not computed"
+    return entry
+
+
+def _density(results: dict) -> dict:
+    glass = results.get("melt_quench")
+    if not glass:
+        return _number(None, why="no melt-quench result")
+    return _number(glass["density_g_cm3"], glass.get("density_spread_g_cm3"), glass.get("flags"))
+
+
+def _cn(results: dict, pair: str) -> dict:
+    row = results.get("structure", {}).get("coordination", {}).get(pair)
+    return _number(row["cn"] if row else None, why=f"no {pair} coordination in structure")
+
+
+def _bo4(results: dict) -> dict:
+    unit = results.get("structure", {}).get("units", {}).get("BO4")
+    if not unit:
+        return _number(None, why="no BO4 unit analysis")
+    return _number(unit["coordination_fractions"].get("4", 0.0))
+
+
+def _arrhenius(block: dict | None, flags=()) -> dict:
+    if not block:
+        return _number(None, why="no Arrhenius fit")
+    return _number(block["activation_energy_ev"], block["activation_energy_se_ev"], flags)
+
+
+def _sigma(results: dict) -> dict:
+    diffusion = results.get("diffusion")
+    if not diffusion:
+        return _number(None, why="no diffusion result")
+    extrapolated = diffusion["extrapolated"]
+    return _number(extrapolated["conductivity_s_per_cm"],
+                   extrapolated.get("conductivity_se_s_per_cm"), diffusion.get("flags"))
+
+
+def _validation(folder: Path, key: str) -> dict:
+    """The validation error of each learning campaign (the paper gives one across systems)."""
+    rows = {member: _results(folder, member).get("validation", {}).get(key)
+            for member in ("lps", "lbo", "interface")}
+    known = [value for value in rows.values() if value is not None]
+    value = sum(known) / len(known) if known else None
+    entry = _number(value, why="no validation result")
+    entry["per_campaign"] = rows
+    return entry
+
+
+def lotf_numbers(folder: Path) -> dict:
+    """Every number of PAPER as lotf's study in `folder` computed it (or null, with why)."""
+    lps, lbo = _results(folder, "production-lps"), _results(folder, "production-lbo")
+    interface = _results(folder, "production-interface")
+    normal = interface.get("diffusion", {}).get("directions", {}).get("normal", {})
+    no_crystal = "no crystal reference ships (no γ-Li3PS4 / Li3B11O18 structure on this machine)"
+    gamma = interface.get("energetics", {}).get("interface")
+    return {
+        "lps_density_g_cm3": _density(lps),
+        "lbo_density_g_cm3": _density(lbo),
+        "lps_cn_P_S": _cn(lps, "P-S"),
+        "lbo_cn_B_O": _cn(lbo, "B-O"),
+        "lbo_bo4_fraction": _bo4(lbo),
+        "interface_bo4_fraction": _bo4(interface),
+        "validation_energy_mae_mev_per_atom": _validation(folder, "energy_mae_mev_per_atom"),
+        "validation_forces_mae_ev_per_a": _validation(folder, "forces_mae_ev_per_a"),
+        "lps_amorphization_mev_per_atom": _number(None, why=no_crystal),
+        "lbo_amorphization_mev_per_atom": _number(None, why=no_crystal),
+        "interface_energy_mj_per_m2": _number(gamma["value_mj_per_m2"], gamma["se_mj_per_m2"])
+        if gamma else _number(None, why="no interface energy"),
+        "lps_activation_energy_ev": _arrhenius(lps.get("diffusion", {}).get("arrhenius"),
+                                               lps.get("diffusion", {}).get("flags", ())),
+        "lbo_activation_energy_ev": _arrhenius(lbo.get("diffusion", {}).get("arrhenius"),
+                                               lbo.get("diffusion", {}).get("flags", ())),
+        "interface_normal_activation_energy_ev": _arrhenius(normal.get("arrhenius"),
+                                                            normal.get("flags", ())),
+        "lps_sigma_300k_s_per_cm": _sigma(lps),
+        "lbo_sigma_300k_s_per_cm": _sigma(lbo),
+    }
+
+
+def _audits(folder: Path) -> dict:
+    """Each production glass's audit against the oracle (the errors behind its numbers)."""
+    out = {}
+    for member in ("production-lps", "production-lbo", "production-interface"):
+        audit = _results(folder, member).get("audit")
+        if audit:
+            out[member] = audit
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "paper-study")
+    parser.add_argument("--study", type=Path, default=STUDY)
+    args = parser.parse_args()
+    try:
+        import sevenn  # noqa: F401
+    except ImportError:
+        print(json.dumps({"skipped": "SevenNet is not installed: pip install -e '.[universal]'"}))
+        return 0
+    log = args.workdir.with_suffix(".log")
+    args.workdir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log.open("a") as handle:  # the study's own progress goes to the log, JSON to stdout
+        done = subprocess.run([sys.executable, "-m", "lotf", "study", str(args.study),
+                               "--workdir", str(args.workdir)], stdout=handle, stderr=handle)
+    seconds = time.perf_counter() - started
+    mine = lotf_numbers(args.workdir)
+    table = {name: {"paper": {"value": value, "se": se}, "lotf": mine[name]}
+             for name, (value, se) in PAPER.items()}
+    print(json.dumps({"study": str(args.study), "workdir": str(args.workdir),
+                      "exit_code": done.returncode, "wall_seconds": round(seconds, 1),
+                      "log": str(log), "numbers": table, "audits": _audits(args.workdir)},
+                     indent=2))
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
