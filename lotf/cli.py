@@ -1,4 +1,4 @@
-"""The `lotf` command: run, study, status, validate, doctor, retry, report.
+"""The `lotf` command: run, study, status, validate, doctor, retry, report, export.
 
 User mistakes print one line and exit 2; a stage that cannot finish exits 1; an interrupted
 run (Ctrl-C, SIGTERM from a scheduler) exits 130 and resumes when started again.
@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rewrite results.json and the figures of a run's "
                                  "finished analyses from its directory, computing nothing new")
     report.add_argument("workdir", type=Path)
+    export = commands.add_parser("export", help="write a run's potential (.mtp, grade file, "
+                                 "LAMMPS snippet) and its training set (extxyz, MLIP .cfg)")
+    export.add_argument("workdir", type=Path)
+    export.add_argument("--to", type=Path, help="the folder to write (default: DIR/export)")
+    export.add_argument("--generation", type=int, help="default: the newest committed one")
     study = commands.add_parser("study", help="run or resume a study: campaigns in order, each "
                                 "reading earlier ones' run directories")
     study.add_argument("study", type=Path, help="study YAML (e.g. configs/paper/study.yaml)")
@@ -172,6 +177,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from lotf.export import SNIPPET, export
+
+    out = export(args.workdir, args.to, args.generation)
+    print(f"exported to {out}: pot.mtp, training.extxyz, training.cfg, {SNIPPET}")
+    return 0
+
+
 def _study(args: argparse.Namespace) -> int:
     from lotf.study import run_study
 
@@ -181,4 +194,4 @@ def _study(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"run": _run, "study": _study, "status": _status, "validate": _validate, "doctor": _doctor,
-             "retry": _retry, "report": _report}
+             "retry": _retry, "report": _report, "export": _export}

@@ -37,8 +37,9 @@ from lotf.config import Campaign, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
+from lotf.generations import committed_generation, committed_generations, training_labels
 from lotf.labelling import Labelling, label
-from lotf.ledger import NOT_FOR_TRAINING, content_key, oracle_id
+from lotf.ledger import oracle_id
 from lotf.log import logger
 from lotf.md.groups import MDJob
 from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md_many
@@ -386,18 +387,6 @@ def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> 
 
 
 # --- generations -------------------------------------------------------------------------------
-def committed_generations(progress: dict) -> list[int]:
-    """The generations whose training state.json records, in order (a generation directory
-    without that record is an interrupted training, redone before use)."""
-    return sorted(int(generation) for generation, facts in progress["generations"].items()
-                  if "trained_on" in facts)
-
-
-def committed_generation(progress: dict) -> int | None:
-    """The newest committed generation, or None before the first."""
-    return max(committed_generations(progress), default=None)
-
-
 def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int, Potential]:
     """The potential to explore with: the latest, or a new one if its break's selection awaits
     labels, or if the phase fits with other weights."""
@@ -419,29 +408,9 @@ def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int,
 
 
 def training_data(ctx: Context, generation: int) -> list[Atoms]:
-    """What generation N trains on: this oracle's labels, but not validation frames nor the
-    selections of generation N's break or later ones; so any generation can be retrained exactly."""
+    """What generation N of this campaign trains on (lotf.training_set)."""
     oracle = oracle_id(fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params))
-
-    def earlier(source: str) -> bool:
-        selection = selection_generation(source)
-        return selection is None or selection < generation
-
-    data = ctx.ledger.labelled(oracle, exclude=NOT_FOR_TRAINING, keep=earlier)
-    # in content order alone, not the order calls finished in nor one that depends on the
-    # oracle's settings: a resumed campaign, or the same one elsewhere, fits on the same sums
-    # to the last bit and retraces the uninterrupted one
-    return sorted(data, key=lambda atoms: content_key(atoms, ""))
-
-
-ANSWERS = ("gen", "audit")  # label sources that answer a generation: its break, its audit
-
-
-def selection_generation(source: str) -> int | None:
-    """N for the labels that answer generation N (its break's selection 'gen-NNNN', an audit
-    of its frames 'audit-NNNN'): generations after N train on them. Else None."""
-    prefix, _, number = source.partition("-")
-    return int(number) if prefix in ANSWERS and number.isdigit() else None
+    return training_labels(ctx.ledger, oracle, generation)
 
 
 def train_generation(ctx: Context, generation: int, phase: Phase | None,

@@ -22,7 +22,7 @@ from pathlib import Path
 import ase.db
 import pytest
 
-from lotf.learn import committed_generation
+from lotf.generations import committed_generation
 from lotf.ledger import Ledger
 
 from conftest import emt_campaign

@@ -15,7 +15,8 @@ from ase import Atoms
 from lotf.analysis.calibration import QuantileMap
 from lotf.context import Context
 from lotf.errors import StageFailed
-from lotf.learn import final_trajectories, load_generation, selection_generation
+from lotf.generations import selection_generation
+from lotf.learn import final_trajectories, load_generation
 from lotf.ledger import VALIDATION, oracle_id
 from lotf.log import logger
 from lotf.oracle import fingerprint
