@@ -521,6 +521,9 @@ class Diffusion(Strict):
     directions: dict[str, tuple[float, float, float]] = Field(
         default_factory=dict, description="named directions for 1D D, e.g. {normal: [0, 0, 1]}")
     interface: InterfaceTransport | None = None
+    audit_frames: NonNegativeInt = Field(
+        2, le=100_000, description="frames of each temperature's analysed run relabelled and held "
+        "to the audit tolerances (a temperature beyond them is flagged); 0: none")
 
     @field_validator("directions")
     @classmethod

@@ -7,6 +7,10 @@ import pytest
 from ase.io import write
 
 from lotf.analysis.arrhenius import fit_arrhenius
+from lotf.auditing import within
+from lotf.config import Audit
+from lotf.ledger import Ledger
+from lotf.potential import load
 
 from conftest import cu_cells, emt_campaign
 from test_learn import LEARN, _run
@@ -70,3 +74,28 @@ def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_
     assert normal["arrhenius"]["activation_energy_se_ev"] > 0
     for name in ("diffusion-arrhenius", "diffusion-msd"):
         assert (tmp_path / "run" / "figures" / f"{name}.png").stat().st_size > 10_000
+    _check_audits(tmp_path / "run", result, ran)
+
+
+def _check_audits(run, result: dict, ran: list[float]) -> None:
+    """Two frames of every temperature's analysed run were labelled as audits of the
+    generation that ran them; the errors are a direct comparison with those labels, and
+    every temperature beyond the default tolerances is flagged."""
+    audits = result["audit"]
+    assert [a["temperature_k"] for a in audits] == ran and all(a["frames"] == 2 for a in audits)
+    ledger = Ledger(run / "ledger.db")
+    for generation in {a["generation"] for a in audits}:
+        mine = [a for a in audits if a["generation"] == generation]
+        labels = ledger.labelled(keep=lambda source, g=generation: source == f"audit-{g:04d}")
+        assert len(labels) == 2 * len(mine)
+        if len(mine) == 1:  # its labels are this temperature's alone: recompute its errors
+            potential = load(run / "potentials" / f"gen-{generation:04d}")
+            errors = [(potential.evaluate(atoms).energy - atoms.get_potential_energy())
+                      / len(atoms) for atoms in labels]
+            assert mine[0]["energy_rmse_mev_per_atom"] == pytest.approx(
+                1e3 * np.sqrt(np.mean(np.square(errors))), rel=1e-9)
+    for audit in audits:
+        assert audit["passed"] == within(audit, Audit())
+        flagged = any(flag.startswith(f"at {audit['temperature_k']:g} K the potential is off")
+                      for flag in result["flags"])
+        assert flagged == (not audit["passed"])

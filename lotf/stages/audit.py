@@ -13,21 +13,15 @@ are spent, which is reported as a plain flag. Every step is recorded, so a kill 
 
 import shutil
 
-import numpy as np
-
+from lotf.auditing import describe, oracle_errors, sample, within
 from lotf.context import Context
 from lotf.errors import StageFailed
-from lotf.labelling import label
 from lotf.learn import learning_progress, load_generation, train_generation
-from lotf.ledger import OK, content_key
 from lotf.log import logger
-from lotf.oracle import fingerprint
 from lotf.report import add_result, read_results
 from lotf.stages import register_stage
 from lotf.stages.melt_quench import NAME as MELT_QUENCH
 from lotf.stages.melt_quench import melt_quench, production_frames
-
-EV_PER_A3_TO_GPA = 160.21766208
 
 
 @register_stage("audit", needs=("melt_quench",), trajectories=True)
@@ -55,7 +49,7 @@ def audit(ctx: Context) -> dict:
                                                     "pressure_rmse"})}
     if not final["passed"]:
         result["flag"] = (f"the audit failed in all {len(state['rounds'])} round(s): on the "
-                          f"glasses' frames the potential is off by {_describe(final)}, beyond "
+                          f"glasses' frames the potential is off by {describe(final)}, beyond "
                           "the tolerance; the glasses' numbers rest on it")
         logger.warning("audit: %s", result["flag"])
     add_result(ctx.run, "audit", result)
@@ -68,51 +62,19 @@ def _round(ctx: Context, index: int) -> dict:
     generation = ctx.run.latest_generation()
     potential = load_generation(ctx, generation)
     frames = [atoms for replica in production_frames(ctx) for atoms in replica]
-    rng = np.random.default_rng([ctx.config.seed, index])
-    picks = sorted(rng.choice(len(frames), size=min(spec.frames, len(frames)), replace=False))
-    sample = [frames[int(i)] for i in picks]
-    for atoms in sample:
-        atoms.calc = None
-    label(sample, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls, f"audit-{generation:04d}")
-    oracle = fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params)
-    energy, forces, pressure = [], [], []
-    for atoms in sample:
-        entry = ctx.ledger.get(content_key(atoms, oracle))
-        if entry is None or entry.status != OK:
-            continue
-        predicted = potential.evaluate(atoms)
-        truth = entry.atoms
-        energy.append((predicted.energy - truth.get_potential_energy()) / len(atoms))
-        forces.append((predicted.forces - truth.get_forces()).ravel())
-        pressure.append(-np.sum(predicted.stress[:3] - truth.get_stress()[:3]) / 3.0)
-    if not energy:
+    errors = oracle_errors(ctx, sample(frames, spec.frames, [ctx.config.seed, index]), potential,
+                           generation)
+    if errors is None:
         raise StageFailed("audit: the oracle labelled none of the sampled frames")
-    energy, forces = np.array(energy), np.concatenate(forces)
-    pressure = EV_PER_A3_TO_GPA * np.array(pressure)
-    errors = {"round": index, "generation": generation, "frames": len(energy),
-              "energy_rmse_mev_per_atom": float(1e3 * np.sqrt(np.mean(energy**2))),
-              "energy_mean_error_mev_per_atom": float(1e3 * energy.mean()),
-              "forces_rmse_ev_per_a": float(np.sqrt(np.mean(forces**2))),
-              "pressure_rmse_gpa": float(np.sqrt(np.mean(pressure**2))),
-              "pressure_mean_error_gpa": float(pressure.mean())}
-    errors["passed"] = bool(errors["energy_rmse_mev_per_atom"] <= spec.energy_rmse
-                            and errors["forces_rmse_ev_per_a"] <= spec.forces_rmse
-                            and errors["pressure_rmse_gpa"] <= spec.pressure_rmse)
+    errors = {"round": index, **errors, "passed": within(errors, spec)}
     validation = read_results(ctx.run).get("validation")
     beside = "" if validation is None else (
         f" (validation: {validation['energy_rmse_mev_per_atom']:.1f} meV/atom, "
         f"{validation['forces_rmse_ev_per_a']:.3f} eV/Å)")
     logger.info("audit round %d, generation %d, %d glass frames: %s%s: %s", index, generation,
-                len(energy), _describe(errors), beside, "passed" if errors["passed"] else
+                errors["frames"], describe(errors), beside, "passed" if errors["passed"] else
                 "beyond the tolerance")
     return errors
-
-
-def _describe(errors: dict) -> str:
-    return (f"{errors['energy_rmse_mev_per_atom']:.1f} meV/atom (mean "
-            f"{errors['energy_mean_error_mev_per_atom']:+.1f}), {errors['forces_rmse_ev_per_a']:.3f}"
-            f" eV/Å, {errors['pressure_rmse_gpa']:.2f} GPa (mean "
-            f"{errors['pressure_mean_error_gpa']:+.2f}) RMSE")
 
 
 def _retrain(ctx: Context, audited: int, index: int) -> None:

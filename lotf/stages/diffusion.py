@@ -5,8 +5,11 @@ ran (the paper's room-temperature cell), else of the last MD phase: it runs unti
 `production` of MD passes without a break (a break retrains, as in `learn`), and the clean
 trajectory of its final potential is analysed, one replica per walker. Colder temperatures
 follow until one shows no site-to-site hop (under one effective hop), where the ladder stops.
-With `interface` set, each temperature also gets the displacement histogram along the interface
-normal and the interface-crossing events (figure diffusion-interface.png).
+Each temperature's analysed frames are also sampled (`audit_frames`), labelled and compared with
+the potential that ran them; one beyond the `audit` tolerances is flagged (not rerun: a ladder
+is the costliest MD of a study). With `interface` set, each temperature also gets the
+displacement histogram along the interface normal and the interface-crossing events (figure
+diffusion-interface.png).
 Writes `diffusion` in results.json and the figures diffusion-arrhenius.png and diffusion-msd.png.
 """
 
@@ -17,12 +20,14 @@ from lotf.analysis.arrhenius import ArrheniusFit, caveats, conductivity, fit_arr
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.interface import interface_transport
 from lotf.analysis.msd import displacements, msd
+from lotf.auditing import describe, oracle_errors, sample, within
 from lotf.config import Diffusion, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
 from lotf.learn import (
     final_trajectories,
     learning_progress,
+    load_generation,
     run_learning,
     save_progress,
     set_restart,
@@ -50,11 +55,13 @@ def diffusion(ctx: Context) -> dict:
     rows: dict[str, list[dict]] = {name: [] for name in projections}
     curves: dict = {}
     transport: dict[float, dict] = {}
+    audits: list[dict | None] = []
     _start_from_glass(ctx, phases[0])
     for index, phase in enumerate(phases):
         run_learning(ctx, ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
         replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
         walkers = _production(ctx, phase, round(spec.equilibration / 1000.0 / frame_ps))
+        audits.append(_audit(ctx, phase, walkers, index))
         unwrapped: list[np.ndarray] = []  # each walker's positions, for interface transport
         for frames in walkers:
             cell = frames[0]  # fixed cell: the carrier density of every temperature
@@ -104,6 +111,12 @@ def diffusion(ctx: Context) -> dict:
     fitted = _usable(rows["total"])
     result["flags"] = caveats(fit, [r["temperature_k"] for r in fitted], spec.conductivity_at,
                               hops=[r["n_eff"] for r in fitted])
+    if spec.audit_frames:
+        result["audit"] = [entry for entry in audits if entry is not None]
+        result["flags"] += [f"at {entry['temperature_k']:g} K the potential is off by "
+                            f"{describe(entry)} on the analysed frames, beyond the audit "
+                            "tolerance; D there rests on it"
+                            for entry in result["audit"] if not entry["passed"]]
     _arrhenius_figure(ctx, rows["total"], fit, spec.conductivity_at, result["flags"])
     _msd_figure(ctx, curves)
     path = add_result(ctx.run, "diffusion", result)
@@ -135,6 +148,28 @@ def _start_from_glass(ctx: Context, first: Phase) -> None:
             save_progress(ctx, progress)
             logger.info("diffusion: walker %d starts from melt-quench glass %d", walker,
                         walker % len(glasses))
+
+
+def _audit(ctx: Context, phase: Phase, walkers: list[list[Atoms]], index: int) -> dict | None:
+    """`audit_frames` of the temperature's analysed frames labelled and compared with the
+    potential that ran them (None if none are asked for or none was labelled)."""
+    count = ctx.config.diffusion.audit_frames
+    if not count:
+        return None
+    generation = final_trajectories(ctx, phase.name)[0]
+    frames = [atoms for frames in walkers for atoms in frames]
+    errors = oracle_errors(ctx, sample(frames, count, [ctx.config.seed, 7919, index]),
+                           load_generation(ctx, generation), generation)
+    if errors is None:
+        logger.warning("diffusion at %g K: the oracle labelled none of the audit's frames",
+                       phase.temperature)
+        return None
+    errors = {"temperature_k": phase.temperature, **errors,
+              "passed": within(errors, ctx.config.audit)}
+    logger.info("diffusion at %g K, audit of %d frame(s) against the oracle: %s: %s",
+                phase.temperature, errors["frames"], describe(errors),
+                "within the tolerance" if errors["passed"] else "beyond the tolerance")
+    return errors
 
 
 def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:
