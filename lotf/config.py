@@ -566,6 +566,10 @@ class MeltQuench(Strict):
     supercell: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         (1, 1, 1), description="repeat each start cell (the paper: 2 x 2 x 2 of the 96-atom "
         "cell learned on)")
+    minimize: NonNegativeInt = Field(
+        200, le=100_000, description="FIRE steps (positions, on the newest potential) before "
+        "melting initial structures, so a random packing's close contacts do not start the "
+        "melt with a pressure spike; learned cells come from MD and are not minimised; 0: none")
     timestep: Timestep = 2.0
     chunk: RunFs = Field(10000.0, description="MD per call; a break reruns one chunk")
 

@@ -9,6 +9,8 @@ import yaml
 from ase.build import bulk
 from ase.io import read, write
 
+from lotf.calculator import MTP
+
 from conftest import emt_campaign
 from test_learn import LEARN, _run
 
@@ -117,3 +119,19 @@ def test_melt_quench_of_a_supercell_of_the_initial_cell(tmp_path, env_with_tests
                  "chunk-0000-melt.extxyz", 0)
     np.testing.assert_allclose(first.cell.lengths(), initial.cell.lengths() * [2, 1, 1],
                                atol=1e-9)
+    # the initial cell was minimised on the potential before it was repeated and melted
+    start = read(tmp_path / "run" / "structures" / "melt-quench-start.extxyz")
+    np.testing.assert_allclose(start.cell.array, initial.cell.array, atol=1e-12)
+    shift = first.get_scaled_positions() - start.repeat((2, 1, 1)).get_scaled_positions()
+    np.testing.assert_allclose(shift - np.round(shift), 0.0, atol=1e-6)  # LAMMPS wraps atoms
+    calculator = MTP(tmp_path / "run", generation=_generation_melted_on(tmp_path / "run"))
+    initial.calc, start.calc = calculator, calculator
+    assert start.get_potential_energy() < initial.get_potential_energy()
+    assert np.abs(start.get_forces()).max() < 0.1 < np.abs(initial.get_forces()).max()
+
+
+def _generation_melted_on(run) -> int:
+    """The generation the melt-quench began on: the newest before its first chunk's break."""
+    log = (run / "logs" / "lotf.log").read_text()
+    marker = "melt-quench: start 0 minimised on generation "
+    return int(log.split(marker)[1].split(":")[0])

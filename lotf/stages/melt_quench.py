@@ -8,14 +8,17 @@ Writes the glasses to structures/melt-quench.extxyz, their density and energy to
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses
+from ase.optimize import FIRE
 
 from lotf.analysis.coverage import Labelled
 from lotf.analysis.coverage import flags as coverage_flags
+from lotf.calculator import MTP
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learn import learned_cells_file
+from lotf.learn import learned_cells_file, load_generation
 from lotf.ledger import oracle_id
 from lotf.log import logger
+from lotf.offline import refuse_new
 from lotf.oracle import fingerprint
 from lotf.protocols.runner import history, run_protocol, step_trajectories
 from lotf.report import add_result, pyplot, save_figure
@@ -24,6 +27,7 @@ from lotf.store import read_structures, write_structures
 from lotf.units import density_g_cm3, mass_density
 
 NAME = "melt-quench"
+MINIMIZE_FMAX = 0.1  # eV/Å: enough to separate close contacts; the melt does the rest
 HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV/atom)"),
            ("press", "p (bar)"))
 
@@ -65,7 +69,7 @@ def _starts(ctx: Context) -> list[Atoms]:
     if start == "auto":
         start = "learned" if "learn" in ctx.config.stages else "initial"
     if start == "initial":
-        cells = ctx.initial_structures()
+        cells = _minimized(ctx, ctx.initial_structures())
     else:
         path = learned_cells_file(ctx)
         if not path.is_file():
@@ -75,6 +79,37 @@ def _starts(ctx: Context) -> list[Atoms]:
     logger.debug("melt-quench: from the %s cell(s)%s", start, "" if spec.supercell == (1, 1, 1)
                  else f", each as a {' x '.join(map(str, spec.supercell))} supercell")
     return [cell.repeat(spec.supercell) for cell in cells]
+
+
+def _minimized(ctx: Context, cells: list[Atoms]) -> list[Atoms]:
+    """The initial cells relaxed in their positions by `melt_quench.minimize` FIRE steps on the
+    newest potential, once (kept in structures/, so every resume melts the same starts)."""
+    steps = ctx.config.melt_quench.minimize
+    path = ctx.run.structures / "melt-quench-start.extxyz"
+    if path.is_file():
+        return read_structures(path)
+    if not steps:
+        return cells
+    refuse_new("a minimisation")
+    generation = ctx.run.latest_generation()
+    calculator = MTP(load_generation(ctx, generation))
+    relaxed = []
+    for index, cell in enumerate(cells):
+        atoms = cell.copy()
+        atoms.calc = calculator
+        before = atoms.get_potential_energy() / len(atoms)
+        converged = FIRE(atoms, logfile=None).run(fmax=MINIMIZE_FMAX, steps=steps)
+        logger.info("melt-quench: start %d minimised on generation %d: %.4f -> %.4f eV/atom, "
+                    "largest force %.3f eV/Å%s", index, generation, before,
+                    atoms.get_potential_energy() / len(atoms),
+                    float(np.abs(atoms.get_forces()).max()),
+                    "" if converged else f" (stopped after {steps} steps)")
+        atoms.calc = None
+        relaxed.append(atoms)
+    if calculator.max_grade > ctx.config.active_learning.break_threshold:
+        logger.warning("melt-quench: the minimisation went where the potential extrapolates "
+                       "(grade %.3g); the melt's grade watch learns from there", calculator.max_grade)
+    return write_structures(path, relaxed)
 
 
 def _with_density(thermo: dict[str, list], atoms) -> dict[str, np.ndarray]:
