@@ -474,7 +474,12 @@ def _fit_and_save(ctx: Context, generation: int, weights: dict[str, float]) -> d
     start = _warm_start(ctx, generation, potential)
     clock = time.perf_counter()
     potential.fit(data, weights, seed=config.seed + generation, start=start)
-    potential.update_active_set(data, config.active_learning.grade_mode)
+    try:
+        potential.update_active_set(data, config.active_learning.grade_mode)
+    except ValueError as reason:  # too few rows, or rows that span too little
+        raise StageFailed(f"generation {generation}: no active set ({reason}); label more "
+                          "varied structures first (bootstrap.count) or lower potential.level") \
+            from None
     errors = potential.errors(data)
     seconds = time.perf_counter() - clock
     checkpoint("train")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ase import Atoms
 
+from lotf.errors import StageFailed
 from lotf.log import logger
 from lotf.potential import Potential, load
 
@@ -32,8 +33,9 @@ STDERR_TAIL = 2000  # characters of a failed run's output shown in the error
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")  # set by MPICH's and Open MPI's launchers
 
 
-class RanksFailed(RuntimeError):
-    """The MD run under mpiexec exited with an error; its output's end is in the message."""
+class RanksFailed(StageFailed):
+    """The MD run under mpiexec exited with an error, said in one line (its output's end is in
+    the log)."""
 
 
 def mpiexec() -> str:
@@ -90,8 +92,12 @@ def _run_once(potential: Potential, atoms: Atoms, settings: "MDSettings",
         if process.returncode != 0 or not (scratch / RESULT).is_file():
             if not (scratch / ERROR).is_file() and KILLED in output:
                 raise _KilledFromOutside(f"exit {process.returncode}")
-            why = (scratch / ERROR).read_text() if (scratch / ERROR).is_file() else \
-                f"exit {process.returncode}:\n{output[-STDERR_TAIL:]}"
+            if (scratch / ERROR).is_file():
+                why = (scratch / ERROR).read_text().strip().splitlines()[0]
+            else:
+                logger.error("MD on %d MPI ranks, the end of their output:\n%s", settings.ranks,
+                             output[-STDERR_TAIL:])
+                why = f"exit {process.returncode} (the end of the ranks' output is in the log)"
             raise RanksFailed(f"MD on {settings.ranks} MPI ranks failed: {why}")
         with open(scratch / RESULT, "rb") as handle:
             return pickle.load(handle)

@@ -25,6 +25,7 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.units import fs
 
 from lotf import interrupts
+from lotf.errors import StageFailed
 from lotf.faults import checkpoint
 from lotf.md import groups
 from lotf.md.barostats import barostat
@@ -83,7 +84,7 @@ def _max():
     return MPI.MAX
 
 
-class CallbackError(RuntimeError):
+class CallbackError(StageFailed):
     """The potential raised inside the LAMMPS callback; the run was stopped."""
 
 
