@@ -144,6 +144,14 @@ def _audits(folder: Path) -> dict:
     return out
 
 
+def _calls(folder: Path) -> dict:
+    """Oracle calls each member made (its ledger's own count)."""
+    from lotf.ledger import Ledger
+
+    return {path.parent.name: Ledger(path).call_counts()["total"]
+            for path in sorted(folder.glob("*/ledger.db"))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "paper-study")
@@ -164,8 +172,11 @@ def main() -> int:
     mine = lotf_numbers(args.workdir)
     table = {name: {"paper": {"value": value, "se": se}, "lotf": mine[name]}
              for name, (value, se) in PAPER.items()}
+    record = args.workdir / "study.json"
+    members = json.loads(record.read_text()).get("seconds", {}) if record.is_file() else {}
     print(json.dumps({"study": str(args.study), "workdir": str(args.workdir),
-                      "exit_code": done.returncode, "wall_seconds": round(seconds, 1),
+                      "exit_code": done.returncode, "wall_seconds_this_call": round(seconds, 1),
+                      "member_seconds": members, "oracle_calls": _calls(args.workdir),
                       "log": str(log), "numbers": table, "audits": _audits(args.workdir)},
                      indent=2))
     return done.returncode

@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: the embedded demo)")
     run.add_argument("--workdir", type=Path, help="run directory (default: runs/<name>)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug output on the terminal")
-    status = commands.add_parser("status", help="show a campaign's progress")
+    status = commands.add_parser("status", help="show a campaign's progress (or each member's "
+                                 "of a study's folder)")
     status.add_argument("workdir", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     validate = commands.add_parser("validate", help="check a campaign file without running it")
@@ -129,9 +130,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from lotf.status import campaign_status, render
+    from lotf.status import render, status
 
-    report = campaign_status(args.workdir)
+    report = status(args.workdir)
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 

@@ -1,5 +1,6 @@
 """What a campaign has done so far, read from its run directory without taking its lock."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -8,11 +9,24 @@ from lotf.ledger import Ledger
 from lotf.store import RunDir
 
 
+def status(path: Path) -> dict[str, Any]:
+    """The campaign's status, or for a study's folder (study.json) each member's in order."""
+    record = path / "study.json"
+    if not record.is_file():
+        return campaign_status(path)
+    study = json.loads(record.read_text())
+    members = {name: campaign_status(path / name) if RunDir(path / name).exists() else None
+               for name in study.get("members", study["done"])}
+    return {"study": str(path.resolve()), "time_scale": study["time_scale"],
+            "done": study["done"], "seconds": study.get("seconds", {}), "members": members}
+
+
 def campaign_status(path: Path) -> dict[str, Any]:
     """Stage, generation, oracle call counts and convergence of the campaign in `path`."""
     run = RunDir(path)
     if not run.exists():
-        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml)")
+        raise UserError(f"{path} is not a lotf run directory (it has no campaign.yaml) nor a "
+                        "study's folder (study.json)")
     state = run.read_state()
     calls = Ledger(run.ledger_file).call_counts() if run.ledger_file.is_file() else {
         "ok": 0, "failed": 0, "quarantined": 0, "imported": 0, "total": 0}
@@ -47,7 +61,19 @@ def _clean_md_ps(state: dict, learn: dict) -> float:
 
 
 def render(report: dict[str, Any]) -> str:
-    """A few readable lines for the terminal."""
+    """A few readable lines for the terminal (a line per member for a study)."""
+    if "study" in report:
+        lines = [f"study         : {report['study']} (time scale {report['time_scale']:g})"]
+        for name, member in report["members"].items():
+            if member is None:
+                lines.append(f"  {name:<22}not started")
+                continue
+            state = "done" if name in report["done"] else f"at {member['stage']}"
+            took = report["seconds"].get(name)
+            lines.append(f"  {name:<22}{state}, generation {member['generation']}, "
+                         f"{member['oracle_calls']['total']} oracle calls"
+                         + (f", {took / 60:.1f} min" if took is not None else ""))
+        return "\n".join(lines)
     calls = report["oracle_calls"]
     lines = [
         f"run directory : {report['run_dir']}",

@@ -165,6 +165,8 @@ def run_study(path: Path, workdir: Path | None = None, time_scale: float | None 
         raise UserError(f"--scale {scale:g}: give a factor above 0 and at most 1")
     folder = (workdir if workdir is not None else DEFAULT_RUNS / study.name).resolve()
     record = _record(folder, scale)
+    record["members"] = [member.name for member in members]  # in order, for lotf status
+    atomic_write(folder / "study.json", lambda handle: json.dump(record, handle, indent=2))
     files = {member.name: _write_member(member, folder, scale) for member in members}
     for member in members:  # those reading no other member are checked before any runs
         if not member.references():

@@ -55,6 +55,10 @@ def test_a_study_runs_its_members_in_order_at_its_time_scale_and_resumes(tmp_pat
     record = json.loads((runs / "study.json").read_text())
     assert (record["time_scale"], record["done"]) == (0.1, ["cu", "joint"])
     assert set(record["seconds"]) == {"cu", "joint"} and record["seconds"]["cu"] > 0
+    capsys.readouterr()
+    assert main(["status", str(runs)]) == 0  # a study's folder: a line per member, in order
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:2] == ["cu", "done,"] and lines[2].split()[:2] == ["joint", "done,"]
     calls = count_calls(counter)
     assert main(["study", str(study), "--workdir", str(runs), "--scale", "0.1"]) == 0
     assert count_calls(counter) == calls  # resumed: nothing labelled again
