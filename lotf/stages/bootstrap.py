@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
+from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
@@ -99,9 +100,10 @@ class _LedgerCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        self.report += label([self.atoms], self.ctx.ledger, self.ctx.config.oracle,
+        bare = _frame(self.atoms)  # labels are the oracle's, with no constraint applied
+        self.report += label([bare], self.ctx.ledger, self.ctx.config.oracle,
                              self.ctx.run.oracle_calls, self.source, self.pool)
-        entry = self.ctx.ledger.get(content_key(self.atoms, self._fingerprint))
+        entry = self.ctx.ledger.get(content_key(bare, self._fingerprint))
         if entry is None or entry.status != OK:
             raise StageFailed(f"bootstrap MD: the oracle failed at step {self.step} and the "
                               f"trajectory cannot go on; see {self.ctx.run.oracle_calls}")
@@ -141,8 +143,9 @@ def _trajectory(start: Atoms, index: int, spec: MDBootstrap, calculator: _Ledger
     MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature, rng=rng)
     Stationary(atoms)
     atoms.calc = calculator
+    atoms.set_constraint(FixCom())  # no drift of the whole cell (ASE's way since 3.28)
     dynamics = Langevin(atoms, spec.timestep * units.fs, temperature_K=spec.temperature,
-                        friction=1.0 / (LANGEVIN_DAMPING_FS * units.fs),
+                        friction=1.0 / (LANGEVIN_DAMPING_FS * units.fs), fixcm=False,
                         rng=np.random.RandomState(rng.integers(2**31)))
     kept, forces = [], None
     with track(f"oracle MD from structure {index}", steps + 1) as tracker:
@@ -157,8 +160,10 @@ def _trajectory(start: Atoms, index: int, spec: MDBootstrap, calculator: _Ledger
 
 
 def _frame(atoms: Atoms) -> Atoms:
+    """A bare copy: no calculator, no constraint (the MD's FixCom is not the structure's)."""
     frame = atoms.copy()
     frame.calc = None
+    frame.set_constraint()
     return frame
 
 
