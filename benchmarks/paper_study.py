@@ -88,6 +88,8 @@ def _sigma(results: dict) -> dict:
     if not diffusion:
         return _number(None, why="no diffusion result")
     extrapolated = diffusion["extrapolated"]
+    if extrapolated is None:
+        return _number(None, flags=diffusion.get("flags", ()), why="no Arrhenius fit")
     return _number(extrapolated["conductivity_s_per_cm"],
                    extrapolated.get("conductivity_se_s_per_cm"), diffusion.get("flags"))
 

@@ -99,3 +99,23 @@ def _check_audits(run, result: dict, ran: list[float]) -> None:
         flagged = any(flag.startswith(f"at {audit['temperature_k']:g} K the potential is off")
                       for flag in result["flags"])
         assert flagged == (not audit["passed"])
+
+
+def test_a_ladder_without_diffusion_reports_its_temperatures_and_no_fit(tmp_path,
+                                                                        env_with_tests):
+    """A cold crystal shows no hop: the stage still finishes (a study goes on to its next
+    member), gives each temperature's D, and prints no E_a or σ, only the reason."""
+    cold = {**DIFFUSION, "temperatures": [20, 10], "production": "1 ps", "equilibration": "0 ps",
+            "length": "1 ps", "audit_frames": 0}
+    config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
+        **LEARN, "md": {"dump_every": 10, "phases": [LEARN["md"]["phases"][0]]},
+        "diffusion": cold, "stages": ["bootstrap", "learn", "diffusion"]})
+    done = _run(config, tmp_path / "run", env_with_tests)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "run" / "results.json").read_text())["diffusion"]
+    assert [r["temperature_k"] for r in result["temperatures"]] == [20]  # stopped: no hop
+    assert result["temperatures"][0]["n_eff"] < 1
+    assert result["arrhenius"] is None and result["extrapolated"] is None
+    assert result["flags"][0].startswith("fewer than two temperatures show diffusion")
+    assert "audit" not in result
+    assert (tmp_path / "run" / "figures" / "diffusion-arrhenius.png").is_file()

@@ -89,10 +89,8 @@ def diffusion(ctx: Context) -> dict:
                         "not run", phase.temperature)
             break
     fit = _fit(rows["total"])
-    if fit is None:
-        raise StageFailed("diffusion: fewer than two temperatures show diffusion to fit "
-                          f"(under {MIN_HOPS:g} effective hops); run longer or hotter")
-    result = {"species": spec.species, "temperatures": rows["total"], "arrhenius": fit.as_dict()}
+    result = {"species": spec.species, "temperatures": rows["total"],
+              "arrhenius": fit.as_dict() if fit else None}
     if spec.directions:  # one-dimensional D along each direction, each with its own fit
         result["directions"] = {}
         for name in spec.directions:
@@ -107,10 +105,16 @@ def diffusion(ctx: Context) -> dict:
     if transport:
         result["interface"] = [{"temperature_k": t, **entry} for t, entry in transport.items()]
         _transport_figure(ctx, transport)
-    result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
     fitted = _usable(rows["total"])
-    result["flags"] = caveats(fit, [r["temperature_k"] for r in fitted], spec.conductivity_at,
-                              hops=[r["n_eff"] for r in fitted])
+    if fit is None:  # the temperatures' D stand; no number is extrapolated from them
+        result["extrapolated"] = None
+        result["flags"] = [f"fewer than two temperatures show diffusion (at least {MIN_HOPS:g} "
+                           "effective hop): no Arrhenius fit, no E_a and no extrapolated D or "
+                           "σ; run longer or hotter"]
+    else:
+        result["extrapolated"] = _extrapolation(fit, carriers, spec.conductivity_at)
+        result["flags"] = caveats(fit, [r["temperature_k"] for r in fitted],
+                                  spec.conductivity_at, hops=[r["n_eff"] for r in fitted])
     if spec.audit_frames:
         result["audit"] = [entry for entry in audits if entry is not None]
         result["flags"] += [f"at {entry['temperature_k']:g} K the potential is off by "
@@ -121,14 +125,16 @@ def diffusion(ctx: Context) -> dict:
     _msd_figure(ctx, curves)
     path = add_result(ctx.run, "diffusion", result)
     extrapolated = result["extrapolated"]
-    logger.info("diffusion: E_a = %.3f ± %.3f eV; at %g K D = %.3g cm²/s, σ = %.3g ± %.2g S/cm; "
-                "%s", fit.activation_energy, fit.activation_energy_se, spec.conductivity_at,
-                extrapolated["D_cm2_per_s"], extrapolated["conductivity_s_per_cm"],
-                extrapolated["conductivity_se_s_per_cm"], path)
+    if fit is not None:
+        logger.info("diffusion: E_a = %.3f ± %.3f eV; at %g K D = %.3g cm²/s, σ = %.3g ± %.2g "
+                    "S/cm; %s", fit.activation_energy, fit.activation_energy_se,
+                    spec.conductivity_at, extrapolated["D_cm2_per_s"],
+                    extrapolated["conductivity_s_per_cm"],
+                    extrapolated["conductivity_se_s_per_cm"], path)
     for flag in result["flags"]:
         logger.warning("diffusion: these numbers mean little: %s", flag)
-    return {"activation_energy_ev": fit.activation_energy,
-            "activation_energy_se_ev": fit.activation_energy_se}
+    return {"activation_energy_ev": fit.activation_energy if fit else None,
+            "activation_energy_se_ev": fit.activation_energy_se if fit else None}
 
 
 def _start_from_glass(ctx: Context, first: Phase) -> None:
@@ -243,32 +249,34 @@ def _extrapolation(fit: ArrheniusFit, carriers: float, temperature: float) -> di
             "haven_ratio": 1.0}
 
 
-def _arrhenius_figure(ctx: Context, rows: list[dict], fit: ArrheniusFit,
+def _arrhenius_figure(ctx: Context, rows: list[dict], fit: ArrheniusFit | None,
                       extrapolate_to: float, flags: list[str]) -> None:
-    """D against 1000/T with error bars, the weighted fit and its ±1 SE band down to T; the
-    fit's caveats, if any, written on it."""
+    """D against 1000/T with error bars, the weighted fit (if any) and its ±1 SE band down to
+    T; the fit's caveats, if any, written on it."""
     figure, axis = pyplot().subplots(figsize=(5, 4))
-    measured = [r for r in rows if r["D_cm2_per_s"] > 0]
+    measured = [r for r in rows if r["D_cm2_per_s"] > 0 and r["sigma_cm2_per_s"] is not None]
     axis.errorbar([1000.0 / r["temperature_k"] for r in measured],
                   [r["D_cm2_per_s"] for r in measured],
                   yerr=[r["sigma_cm2_per_s"] for r in measured], fmt="o", capsize=3,
                   label="MD (He et al. error)")
-    temperatures = np.linspace(extrapolate_to, max(r["temperature_k"] for r in rows), 100)
-    ln_d, se = fit.ln_diffusivity(temperatures)
-    axis.plot(1000.0 / temperatures, np.exp(ln_d), "k-",
-              label=f"E_a = {fit.activation_energy:.3f} ± {fit.activation_energy_se:.3f} eV")
-    axis.fill_between(1000.0 / temperatures, np.exp(ln_d - se), np.exp(ln_d + se), color="k",
-                      alpha=0.15, label="±1 SE (full covariance)")
+    data = [{"series": "MD", "temperature_k": r["temperature_k"], "D_cm2_per_s": r["D_cm2_per_s"],
+             "D_se_cm2_per_s": r["sigma_cm2_per_s"]} for r in rows]
+    if fit is not None:
+        temperatures = np.linspace(extrapolate_to, max(r["temperature_k"] for r in rows), 100)
+        ln_d, se = fit.ln_diffusivity(temperatures)
+        axis.plot(1000.0 / temperatures, np.exp(ln_d), "k-",
+                  label=f"E_a = {fit.activation_energy:.3f} ± {fit.activation_energy_se:.3f} eV")
+        axis.fill_between(1000.0 / temperatures, np.exp(ln_d - se), np.exp(ln_d + se),
+                          color="k", alpha=0.15, label="±1 SE (full covariance)")
+        data += [{"series": "fit", "temperature_k": float(t), "D_cm2_per_s": float(np.exp(ln)),
+                  "D_low_cm2_per_s": float(np.exp(ln - e)),
+                  "D_high_cm2_per_s": float(np.exp(ln + e))}
+                 for t, ln, e in zip(temperatures, ln_d, se, strict=True)]
     axis.set(yscale="log", xlabel="1000 / T (1/K)", ylabel="D (cm²/s)")
     axis.legend(fontsize=8)
     if flags:
         axis.set_title("means little: " + "; ".join(flag.split(":")[0] for flag in flags),
                        fontsize=7, color="darkred", wrap=True)
-    data = [{"series": "MD", "temperature_k": r["temperature_k"], "D_cm2_per_s": r["D_cm2_per_s"],
-             "D_se_cm2_per_s": r["sigma_cm2_per_s"]} for r in rows]
-    data += [{"series": "fit", "temperature_k": float(t), "D_cm2_per_s": float(np.exp(ln)),
-              "D_low_cm2_per_s": float(np.exp(ln - e)), "D_high_cm2_per_s": float(np.exp(ln + e))}
-             for t, ln, e in zip(temperatures, ln_d, se, strict=True)]
     save_figure(ctx.run, "diffusion-arrhenius", figure, data)
 
 
