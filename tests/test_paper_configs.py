@@ -54,6 +54,11 @@ def test_every_member_of_the_paper_study_validates_in_order(tmp_path, scale):
     assert production.diffusion.temperatures[:3] == [720, 710, 700]
     assert production.diffusion.production == pytest.approx(1e8 * scale)  # 100 ns
     assert configs["production-interface"].melt_quench.barostat == "xy"
+    # one consolidated potential: every production member fits the same labels with the same
+    # settings and seed, so their generation 0 is the same fit
+    productions = [configs[f"production-{n}"] for n in ("lps", "lbo", "interface")]
+    assert len({(c.seed, c.potential, tuple(c.consolidate.campaigns), tuple(c.system.species))
+                for c in productions}) == 1
 
 
 def test_the_laptop_profile_is_the_paper_study_with_its_overrides_and_validates(tmp_path,
