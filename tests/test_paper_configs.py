@@ -82,7 +82,7 @@ def test_the_laptop_profile_is_the_paper_study_with_its_overrides_and_validates(
     assert lps.active_learning.walkers == 2 and lps.system.structures[0].replicas == 2
     assert lps.potential.level == 12 and lps.active_learning.break_threshold == 10  # the paper's
     production = configs["production-lbo"]
-    assert production.melt_quench.cool == 40000.0 and production.melt_quench.barostat == "iso"
+    assert production.melt_quench.cool == 20000.0 and production.melt_quench.barostat == "iso"
     assert production.diffusion.temperatures == [800, 720, 640, 560]
     assert production.system.structures[0].supercell == (1, 1, 1)  # a list, replaced whole
     assert configs["production-interface"].diffusion.directions == {"normal": (0.0, 0.0, 1.0)}
