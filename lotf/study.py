@@ -175,13 +175,16 @@ def run_study(path: Path, workdir: Path | None = None, time_scale: float | None 
         logger.info("study %s: campaign %d of %d, %s", study.name, index, len(members),
                     member.name)
         started = time.monotonic()
-        run_campaign(files[member.name], folder / member.name, verbose,
-                     base_dir=member.path.parent.resolve())
-        record["done"] = sorted(set(record["done"]) | {member.name})
-        seconds = record.setdefault("seconds", {})  # wall time of each member, over resumes
-        seconds[member.name] = round(seconds.get(member.name, 0.0)
-                                     + time.monotonic() - started, 1)
-        atomic_write(folder / "study.json", lambda handle: json.dump(record, handle, indent=2))
+        try:
+            run_campaign(files[member.name], folder / member.name, verbose,
+                         base_dir=member.path.parent.resolve())
+            record["done"] = sorted(set(record["done"]) | {member.name})
+        finally:  # wall time of each member, summed over its runs, interrupted ones too
+            seconds = record.setdefault("seconds", {})
+            seconds[member.name] = round(seconds.get(member.name, 0.0)
+                                         + time.monotonic() - started, 1)
+            atomic_write(folder / "study.json",
+                         lambda handle: json.dump(record, handle, indent=2))
     return folder
 
 
