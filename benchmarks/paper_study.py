@@ -58,23 +58,31 @@ def _number(value, se=None, flags=(), why: str | None = None) -> dict:
     return entry
 
 
+def _audit_flags(results: dict) -> list[str]:
+    """The glass audit's verdict, which every number measured on the glasses rests on."""
+    flag = results.get("audit", {}).get("flag")
+    return [flag] if flag else []
+
+
 def _density(results: dict) -> dict:
     glass = results.get("melt_quench")
     if not glass:
         return _number(None, why="no melt-quench result")
-    return _number(glass["density_g_cm3"], glass.get("density_spread_g_cm3"), glass.get("flags"))
+    return _number(glass["density_g_cm3"], glass.get("density_spread_g_cm3"),
+                   [*glass.get("flags", []), *_audit_flags(results)])
 
 
 def _cn(results: dict, pair: str) -> dict:
     row = results.get("structure", {}).get("coordination", {}).get(pair)
-    return _number(row["cn"] if row else None, why=f"no {pair} coordination in structure")
+    return _number(row["cn"] if row else None, flags=_audit_flags(results),
+                   why=f"no {pair} coordination in structure")
 
 
 def _bo4(results: dict) -> dict:
     unit = results.get("structure", {}).get("units", {}).get("BO4")
     if not unit:
         return _number(None, why="no BO4 unit analysis")
-    return _number(unit["coordination_fractions"].get("4", 0.0))
+    return _number(unit["coordination_fractions"].get("4", 0.0), flags=_audit_flags(results))
 
 
 def _arrhenius(block: dict | None, flags=()) -> dict:
@@ -123,7 +131,8 @@ def lotf_numbers(folder: Path) -> dict:
         "validation_forces_mae_ev_per_a": _validation(folder, "forces_mae_ev_per_a"),
         "lps_amorphization_mev_per_atom": _number(None, why=no_crystal),
         "lbo_amorphization_mev_per_atom": _number(None, why=no_crystal),
-        "interface_energy_mj_per_m2": _number(gamma["value_mj_per_m2"], gamma["se_mj_per_m2"])
+        "interface_energy_mj_per_m2": _number(gamma["value_mj_per_m2"], gamma["se_mj_per_m2"],
+                                              _audit_flags(interface))
         if gamma else _number(None, why="no interface energy"),
         "lps_activation_energy_ev": _arrhenius(lps.get("diffusion", {}).get("arrhenius"),
                                                lps.get("diffusion", {}).get("flags", ())),
