@@ -27,14 +27,16 @@ SNIPPET = "in.mtp.lammps"
 def export(run: Path, out: Path | None = None, generation: int | None = None) -> Path:
     """Write generation `generation` (default: the newest committed) of the run at `run` and its
     training set into `out` (default: DIR/export); returns `out`."""
-    directory = generation_directory(run, generation)
-    if not (run / "state.json").is_file():
+    if (run / "potential.json").is_file():
         raise UserError(f"{run}: export needs a run directory (its ledger holds the training "
                         "set), not one potential")
+    directory = generation_directory(run, generation)
     number = int(directory.name.removeprefix("gen-"))
     state = json.loads((run / "state.json").read_text())
     trained_on = state["learn"]["generations"][str(number)]["trained_on"]
-    training = training_labels(Ledger(run / "ledger.db"), _oracle(run), number)
+    campaign = yaml.safe_load((run / "campaign.yaml").read_text()) or {}  # as written, not
+    # validated: its oracle need not be installed here
+    training = training_labels(Ledger(run / "ledger.db"), _oracle(run, campaign), number)
     if len(training) != trained_on:
         raise UserError(f"{run}: the ledger holds {len(training)} training labels for generation "
                         f"{number}, which trained on {trained_on}; was the campaign's oracle "
@@ -58,24 +60,19 @@ def export(run: Path, out: Path | None = None, generation: int | None = None) ->
     if potential.active_set is not None:  # the grade, as lotf's own MD watches it
         lines += ["compute grade all pair mtp  # c_grade[1]: the largest extrapolation grade",
                   "variable grade equal c_grade[1]",
-                  f"# fix halt all halt 10 v_grade > {_break_threshold(run):g} error soft  "
+                  f"# fix halt all halt 10 v_grade > {_break_threshold(campaign):g} error soft  "
                   "# stop where the potential extrapolates"]
     atomic_write(out / SNIPPET, lambda handle: handle.write("\n".join(lines) + "\n"))
     return out
 
 
-def _campaign(run: Path) -> dict:
-    """The run's stored campaign as written (not validated: its oracle need not be installed)."""
-    return yaml.safe_load((run / "campaign.yaml").read_text()) or {}
+def _break_threshold(campaign: dict) -> float:
+    return float((campaign.get("active_learning") or {}).get("break_threshold", 10.0))
 
 
-def _break_threshold(run: Path) -> float:
-    return float((_campaign(run).get("active_learning") or {}).get("break_threshold", 10.0))
-
-
-def _oracle(run: Path) -> str:
+def _oracle(run: Path, campaign: dict) -> str:
     """The ledger id of the run's oracle, from its stored campaign (no code is imported)."""
-    oracle = _campaign(run).get("oracle") or {}
+    oracle = campaign.get("oracle") or {}
     try:
         return oracle_id(fingerprint(oracle.get("calculator", "tblite"), oracle.get("params", {})))
     except Exception as reason:  # an unknown code, a versioned package not installed here

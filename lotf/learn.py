@@ -408,7 +408,7 @@ def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int,
 
 
 def training_data(ctx: Context, generation: int) -> list[Atoms]:
-    """What generation N of this campaign trains on (lotf.training_set)."""
+    """What generation N of this campaign trains on (lotf.generations.training_labels)."""
     oracle = oracle_id(fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params))
     return training_labels(ctx.ledger, oracle, generation)
 

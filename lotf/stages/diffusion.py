@@ -163,7 +163,7 @@ def _audit(ctx: Context, phase: Phase, walkers: list[list[Atoms]], index: int) -
     if not count:
         return None
     generation = final_trajectories(ctx, phase.name)[0]
-    frames = [atoms for frames in walkers for atoms in frames]
+    frames = [atoms for walker in walkers for atoms in walker]
     errors = oracle_errors(ctx, sample(frames, count, [ctx.config.seed, 7919, index]),
                            load_generation(ctx, generation), generation)
     if errors is None:
