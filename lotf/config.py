@@ -31,7 +31,11 @@ from lotf.build.files import FileStructures, StructureFile
 from lotf.build.interface import InterfaceSpec
 from lotf.errors import UserError
 from lotf.md.barostats import BAROSTATS
+from lotf.md.coupling import COUPLINGS
+from lotf.md.ensembles import ENSEMBLES
 from lotf.model import Strict
+from lotf.oracle.executors import EXECUTORS
+from lotf.potential import BACKENDS
 from lotf.protocols.schedule import Step
 from lotf.scaling import SCALED, scale_times
 from lotf.units import parse_quantity
@@ -53,6 +57,10 @@ RunDurationFs = Annotated[DurationFs, SCALED]
 WallSeconds = Annotated[PositiveFloat, _quantity("time", "s")]
 PressureBar = Annotated[float, _quantity("pressure", "bar")]
 BarostatName = Literal[tuple(BAROSTATS)]
+EnsembleName = Literal[tuple(ENSEMBLES)]
+BackendName = Literal[tuple(BACKENDS)]
+CouplingName = Literal[("auto", *COUPLINGS)]
+ExecutorName = Literal[tuple(EXECUTORS)]
 
 
 def _symbol(value: str) -> str:
@@ -150,7 +158,7 @@ class Oracle(Strict):
     reuse_calculator: bool | None = Field(
         None, description="keep one calculator per worker for calls with the same settings, "
         "reset between calls (default: the code's own choice)")
-    executor: Literal["local", "parsl", "mpi"] = Field(
+    executor: ExecutorName = Field(
         "local", description="local: worker processes of the campaign; parsl: Parsl apps, on "
         "this machine or as Slurm jobs (`parsl:`); mpi: groups of `ranks` ranks of the "
         "campaign's own MPI job (`workers` of them), started with it by mpiexec or srun")
@@ -227,7 +235,7 @@ class Weights(Strict):
 class Potential(Strict):
     """The MTP to learn: level, radial cutoff and fit weights (the paper: level 12, 5 Å)."""
 
-    backend: Literal["native", "motep"] = Field(
+    backend: BackendName = Field(
         "native", description="lotf's C++ core, or motep (the reference it is tested against)")
     level: int = Field(12, ge=2, le=20)
     cutoff: PositiveFloat = Field(5.0, le=15.0, description="Å (MTPs use 4-7 Å)")
@@ -327,7 +335,7 @@ class Phase(Strict):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    ensemble: Literal["nvt", "npt", "nve"]
+    ensemble: EnsembleName
     temperature: Temperature
     pressure: PressureBar | None = None
     timestep: Timestep = 2.0
@@ -338,11 +346,12 @@ class Phase(Strict):
 
     @model_validator(mode="after")
     def _pressure_for_npt(self) -> "Phase":
-        if self.ensemble == "npt" and self.pressure is None:
-            raise ValueError("an npt phase needs a pressure, e.g. pressure: 1 bar")
-        if self.ensemble != "npt" and self.pressure is not None:
+        kind = ENSEMBLES[self.ensemble]
+        if kind.needs_pressure and self.pressure is None:
+            raise ValueError(f"an {self.ensemble} phase needs a pressure, e.g. pressure: 1 bar")
+        if not kind.needs_pressure and self.pressure is not None:
             raise ValueError(f"pressure is only used by npt phases, not {self.ensemble}")
-        if self.ensemble != "npt" and self.barostat is not None:
+        if not kind.needs_pressure and self.barostat is not None:
             raise ValueError(f"barostat is only used by npt phases, not {self.ensemble}")
         if self.timestep >= self.length:
             raise ValueError("length must be longer than one timestep")
@@ -355,7 +364,7 @@ class MD(Strict):
     phases: list[Phase] = Field(default_factory=list)
     dump_every: NonNegativeInt = Field(100, le=100_000_000,
                                        description="steps between trajectory frames; 0: none")
-    coupling: Literal["auto", "pair_style", "fix_external"] = Field(
+    coupling: CouplingName = Field(
         "auto", description="forces from lotf's pair_style mtp inside LAMMPS (MPI domain "
         "decomposition), or from Python through fix external (any backend); auto: the pair "
         "style when the potential has one and the plugin was built")

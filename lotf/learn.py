@@ -41,6 +41,7 @@ from lotf.generations import committed_generation, committed_generations, traini
 from lotf.labelling import Labelling, label
 from lotf.ledger import oracle_id
 from lotf.log import logger
+from lotf.md.ensembles import ensemble
 from lotf.md.groups import MDJob
 from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md_many
 from lotf.offline import refuse_new
@@ -561,7 +562,7 @@ def _volume_range(config: Campaign, phase: Phase, progress: dict,
     `active_learning.volume_margin`; None for other ensembles (their volume is set)."""
     margin = config.active_learning.volume_margin
     volumes = progress["generations"].get(str(generation), {}).get("volume_per_atom")
-    if phase.ensemble != "npt" or margin is None or volumes is None:
+    if not ensemble(phase.ensemble).volume_changes or margin is None or volumes is None:
         return None
     return volumes[0] / (1 + margin), volumes[1] * (1 + margin)
 

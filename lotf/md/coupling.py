@@ -99,13 +99,13 @@ class PairStyle(Coupling):
         return None
 
     def commands(self) -> list[str]:
-        return [f"plugin load {plugin_path()}",
-                *self.potential.write_lammps_pair(Path(self._files.name))]
+        return self.potential.lammps_commands(Path(self._files.name))
 
     def step(self, atoms: Atoms, tags: np.ndarray, forces: np.ndarray) -> tuple[float, float]:
         forces[:] = 0.0  # the pair style has added them already
-        grade = self.lmp.extract_pair("grade")  # None without an active set
-        return float(self.lmp.extract_pair("energy")), 0.0 if grade is None else float(grade)
+        energy, grade = self.potential.lammps_extract
+        grade = self.lmp.extract_pair(grade)  # None without an active set
+        return float(self.lmp.extract_pair(energy)), 0.0 if grade is None else float(grade)
 
     def close(self) -> None:
         self._files.cleanup()

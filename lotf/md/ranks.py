@@ -74,9 +74,12 @@ def _run_once(potential: Potential, atoms: Atoms, settings: "MDSettings",
               trajectory: Path | None, log_file: Path | None) -> "MDResult":
     with tempfile.TemporaryDirectory(prefix="lotf-md-") as scratch:
         scratch = Path(scratch)
-        potential.save(scratch / "potential")
+        saved = potential.saved_in  # a generation on disk is read where it is
+        if saved is None:
+            saved = scratch / "potential"
+            potential.save(saved)
         with open(scratch / INPUT, "wb") as handle:
-            pickle.dump((atoms, replace(settings, ranks=1), trajectory, log_file), handle)
+            pickle.dump((saved, atoms, replace(settings, ranks=1), trajectory, log_file), handle)
         env = {"OMP_NUM_THREADS": "1", **os.environ}  # a rank a core
         command = [mpiexec(), "-n", str(settings.ranks), sys.executable, "-m", "lotf.md.ranks",
                    str(scratch)]
@@ -108,9 +111,9 @@ def _main(scratch: Path) -> None:
     from lotf.md.run import run_md
 
     with open(scratch / INPUT, "rb") as handle:
-        atoms, settings, trajectory, log_file = pickle.load(handle)
+        saved, atoms, settings, trajectory, log_file = pickle.load(handle)
     try:
-        result = run_md(load(scratch / "potential"), atoms, settings, trajectory, log_file)
+        result = run_md(load(saved), atoms, settings, trajectory, log_file)
     except Exception as error:
         _write(scratch / ERROR, f"{type(error).__name__}: {error}".encode())
         raise

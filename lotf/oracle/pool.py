@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lotf.oracle.call import CallOutcome, CallTask, worker_main
+from lotf.oracle.executors import EXECUTORS
 
 if TYPE_CHECKING:
     from lotf.config import Oracle
@@ -150,17 +151,9 @@ class OraclePool:
 
 
 def open_pool(oracle: "Oracle", calls_dir: Path) -> Pool:
-    """The pool `oracle.executor` names: this campaign's worker processes, Parsl's apps, or
-    groups of this MPI job's ranks."""
-    if oracle.executor == "parsl":
-        from lotf.oracle.parsl_pool import ParslPool
-
-        return ParslPool(oracle, calls_dir)
-    if oracle.executor == "mpi":
-        from lotf.oracle.mpi_pool import MpiPool
-
-        return MpiPool(oracle.timeout, oracle.threads_per_worker)
-    return OraclePool(oracle.workers, oracle.timeout, oracle.threads_per_worker)
+    """The pool `oracle.executor` names (lotf.oracle.executors): this campaign's worker
+    processes, Parsl's apps, or groups of this MPI job's ranks."""
+    return EXECUTORS[oracle.executor](oracle, calls_dir)
 
 
 def _kill(process: multiprocessing.Process) -> None:

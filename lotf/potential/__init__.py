@@ -29,6 +29,7 @@ def load(directory: str | Path) -> Potential:
     potential = BACKENDS[metadata["backend"]]._load(directory, metadata)
     if (directory / "active_set.npz").is_file():
         potential.active_set = ActiveSet.load(directory / "active_set.npz")
+    potential.saved_in = directory.resolve()
     return potential
 
 

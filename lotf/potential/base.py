@@ -41,6 +41,8 @@ class Potential(ABC):
     backend: str  # the name it is registered under
     pair_style: str | None = None  # the LAMMPS pair style (a lotf plugin) that evaluates it, if any
     last_fit: Outcome | None = None  # what the last fit's L-BFGS did, if the backend reports it
+    lammps_extract: tuple[str, str] = ("energy", "grade")  # what the pair style `extract`s
+    saved_in: Path | None = None  # the folder `load` read it from, until it is changed
 
     def __init__(self, species: list[str], active_set: ActiveSet | None = None):
         self.species = list(species)
@@ -88,6 +90,12 @@ class Potential(ABC):
         potential has an active set (the pair style's `extract`able "grade" and "energy")."""
         raise NotImplementedError(f"the {self.backend} backend has no LAMMPS pair style")
 
+    def lammps_commands(self, scratch: Path) -> list[str]:
+        """Every LAMMPS command that makes this potential the run's pair style (its plugin
+        loaded), reading the files of the folder it was loaded from when that holds them, else
+        writing them into `scratch`."""
+        raise NotImplementedError(f"the {self.backend} backend has no LAMMPS pair style")
+
     # --- built on it -------------------------------------------------------------------------
     def evaluate(self, atoms: Atoms) -> Evaluation:
         """Energy, forces, stress and, when an active set exists, the extrapolation grade."""
@@ -124,6 +132,7 @@ class Potential(ABC):
         """The maximum-volume active set of the training structures (after each fit)."""
         rows, _ = self.basis_rows(train, mode)
         self.active_set = ActiveSet.from_rows(rows, mode, self.grade_order())
+        self.saved_in = None
 
     def select(self, candidates: list[Atoms], max_new: int) -> list[int]:
         """Indices of at most `max_new` candidates that grow the active set's volume most."""

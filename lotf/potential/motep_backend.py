@@ -102,6 +102,7 @@ class MotepMTP(MTPPotential):
             start: np.ndarray | None = None) -> "MotepMTP":
         """Level-2 + least squares, bounded L-BFGS over all coefficients, least squares again
         (motep's trainer always starts from its level-2 fit: no `start`)."""
+        self.saved_in = None  # its saved files no longer describe it
         from motep.train.trainer import Trainer
 
         if start is not None:

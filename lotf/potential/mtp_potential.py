@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lotf.lammps_plugins import plugin_path
 from lotf.potential.base import Potential
 
 MTP_FILE = "pot.mtp"
@@ -39,15 +40,30 @@ class MTPPotential(Potential):
 
     def _save(self, directory: Path) -> dict:
         self.write_mtp(directory / MTP_FILE)
+        if self.active_set is not None:  # what LAMMPS reads, so MD need not write it per run
+            self.active_set.save_for_lammps(directory / GRADE_FILE)
         return {"mtp": MTP_FILE, "level": self.level, "cutoff": self.cutoff,
                 "min_dist": self.min_dist}
 
     def write_lammps_pair(self, directory: Path) -> list[str]:
         """The .mtp file and, with an active set, its grade file; `pair_style mtp` commands."""
         self.write_mtp(directory / MTP_FILE)
-        style = "pair_style mtp"
         if self.active_set is not None:
             self.active_set.save_for_lammps(directory / GRADE_FILE)
+        return self._pair_commands(directory)
+
+    def lammps_commands(self, scratch: Path) -> list[str]:
+        """lotf's plugin, then `pair_style mtp` on the saved generation's files (written into
+        `scratch` only for a potential changed or never saved)."""
+        saved = self.saved_in
+        reusable = saved is not None and (saved / MTP_FILE).is_file() and (
+            self.active_set is None or (saved / GRADE_FILE).is_file())
+        pair = self._pair_commands(saved) if reusable else self.write_lammps_pair(scratch)
+        return [f"plugin load {plugin_path()}", *pair]
+
+    def _pair_commands(self, directory: Path) -> list[str]:
+        style = "pair_style mtp"
+        if self.active_set is not None:
             style += f" grade {directory / GRADE_FILE}"
         types = " ".join(str(index) for index in range(len(self.species)))
         return [style, f"pair_coeff * * {directory / MTP_FILE} {types}"]

@@ -107,6 +107,7 @@ class NativeMTP(MTPPotential):
             start: np.ndarray | None = None) -> "NativeMTP":
         """Pair start (or `start`, e.g. the previous generation's coefficients), least squares,
         early-stopped L-BFGS over all coefficients, least squares on every structure."""
+        self.saved_in = None  # its saved files no longer describe it
         w = tuple(float(weights[name]) for name in ("energy", "forces", "stress"))
         held = holdout_indices(len(train), self.schedule.holdout if self.schedule.steps else 0)
         kept = np.setdiff1d(np.arange(len(train)), held)

@@ -24,6 +24,7 @@ from lotf.learn import (
     md_settings,
 )
 from lotf.log import logger
+from lotf.md.ensembles import ensemble
 from lotf.md.run import run_md
 from lotf.protocols.schedule import Chunk, Step, chunks
 from lotf.store import atomic_write, read_structures, write_structures
@@ -73,7 +74,7 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
                   temperature=(chunk.start_k, chunk.end_k), pressure=pressure,
                   timestep=f"{timestep_fs!r} fs", length=f"{chunk.duration_fs!r} fs",
                   weights=converged.weights if converged else None,  # no refit to start with
-                  barostat=step.barostat if step.ensemble == "npt" else None)
+                  barostat=step.barostat if ensemble(step.ensemble).needs_pressure else None)
     progress = learning_progress(ctx)
     steps = round(chunk.duration_fs / timestep_fs)
     while True:
