@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from lotf.build.amorphous import AmorphousSpec, pack
-from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import Ledger, content_key
 from lotf.oracle import fingerprint
+from lotf.oracle.settings import Oracle
 
 CASES = {  # code: (extra oracle settings on 2 ranks, what must be installed)
     "gpaw": ({}, "gpaw"),

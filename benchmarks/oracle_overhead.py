@@ -14,10 +14,10 @@ from pathlib import Path
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from lotf.config import Oracle, RattleBootstrap
 from lotf.labelling import label
 from lotf.ledger import Ledger
-from lotf.stages.bootstrap import rattled_copies
+from lotf.oracle.settings import Oracle
+from lotf.stages.bootstrap import RattleBootstrap, rattled_copies
 
 
 def cells(n: int, seed: int = 0) -> list:

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from lotf.build.amorphous import AmorphousSpec, pack
-from lotf.config import Oracle, RattleBootstrap
 from lotf.labelling import label
 from lotf.ledger import Ledger
-from lotf.stages.bootstrap import rattled_copies
+from lotf.oracle.settings import Oracle
+from lotf.stages.bootstrap import RattleBootstrap, rattled_copies
 
 DEFAULT = "sevenn.calculator:SevenNetCalculator"
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lotf.config import Campaign, load_config
+from lotf.config import Campaign
 from lotf.context import Context
 from lotf.doctor import repair
 from lotf.errors import UserError
@@ -18,7 +18,8 @@ from lotf.log import configure, logger
 from lotf.md import groups
 from lotf.offline import nothing_new
 from lotf.oracle.preflight import preflight
-from lotf.stages import STAGES
+from lotf.schema import load_config
+from lotf.stages.registry import registered
 from lotf.store import RunDir, atomic_write
 
 DEFAULT_RUNS = Path("runs")
@@ -66,7 +67,7 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             state["stages"][name] = {"status": "running", "started": _now()}
             run.write_state(state)
             start = time.perf_counter()
-            summary = STAGES[name].run(context)
+            summary = registered()[name].run(context)
             seconds = time.perf_counter() - start
             state = run.read_state()  # the stage may have recorded its own progress
             state["stages"][name] = {"status": "done", "seconds": round(seconds, 1), **summary}
@@ -93,10 +94,10 @@ def report(path: Path) -> list[str]:
         context = Context(config, run, Ledger(run.ledger_file))
         done = run.read_state()["stages"]
         names = [name for name in config.stages
-                 if STAGES[name].reports and done.get(name, {}).get("status") == "done"]
+                 if registered()[name].reports and done.get(name, {}).get("status") == "done"]
         with nothing_new("lotf report only redraws finished stages; `lotf run DIR` computes"):
             for name in names:
-                STAGES[name].run(context)
+                registered()[name].run(context)
                 logger.info("report: stage %s redrawn", name)
     return names
 

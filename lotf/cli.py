@@ -138,8 +138,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from lotf.config import load_config
     from lotf.oracle.preflight import preflight
+    from lotf.schema import load_config
 
     config = load_config(args.config)
     preflight(config.oracle, config.system.species)

@@ -1,33 +1,32 @@
 """Whole-campaign checks: what one section says about another, found before anything runs.
 
-The typed model (lotf.config) checks each key alone; here the campaign is checked as a whole:
-each stage has its section, the stages it needs before it, MD phases and trajectory frames if it
-analyses them; the species named by analyses are the system's; the formula unit is a formula of
-those species that the start structures are made of; the bootstrap gives the first potential's
-active set a row per parameter. Each problem is the key path it concerns
-and one sentence, so the config loader can name the YAML line.
+The typed model (lotf.schema) checks each key alone; here the campaign is checked as a whole:
+each listed stage has its section, the stages it needs before it, MD phases and trajectory frames
+if it analyses them; then every registered stage's own `check` (the species its analyses name are
+the system's, the formula unit is one the start structures are made of, the bootstrap gives the
+first potential's active set a row per parameter). Each problem is the key path it concerns and
+one sentence, so the config loader can name the YAML line. The helpers below are what stages'
+checks share.
 """
 
 from dataclasses import replace
 
 import numpy as np
-from ase.data import chemical_symbols
-from ase.formula import Formula
 
 from lotf.build.amorphous import AmorphousSpec
 from lotf.build.files import FileStructures
-from lotf.build.units import polyhedron, unit_atoms
-from lotf.config import Campaign, ImportBootstrap, MDBootstrap, RattleBootstrap
-
-Problem = tuple[tuple, str]
+from lotf.build.units import unit_atoms
+from lotf.config import Campaign
+from lotf.stages.registry import Problem, registered
 
 
 def problems(config: Campaign) -> list[Problem]:
     """Every cross-reference of the campaign that does not hold, in file order."""
-    found = _stages(config) + _species(config) + _formula(config)
-    counts = _atom_counts(config)
-    shortfall = too_few_rows(config, counts) if counts is not None else None
-    return found + ([(("bootstrap",), shortfall)] if shortfall else [])
+    found = _stages(config)
+    for info in registered().values():
+        if info.check is not None:
+            found += info.check(config)
+    return found
 
 
 def parameter_count(config: Campaign) -> int:
@@ -39,45 +38,23 @@ def parameter_count(config: Campaign) -> int:
                    radial_basis_size=settings.radial_basis_size).parameter_count
 
 
-def too_few_rows(config: Campaign, atom_counts: list[int]) -> str | None:
-    """Why the bootstrap of start structures with these atom counts cannot give the first
-    potential its active set (a neighbourhood, or a configuration, per parameter), or None.
-    Without a stage that trains on the bootstrap's labels alone there is nothing to check."""
-    names = config.stages
-    trains = [n for n in ("learn", "melt_quench", "diffusion") if n in names]
-    if "bootstrap" not in names or not trains or (
-            "consolidate" in names and names.index("consolidate") < names.index(trains[0])):
-        return None
-    spec = config.bootstrap
-    if isinstance(spec, ImportBootstrap):
-        frames = [len(atoms) for source in spec.files for atoms in source.read()]
-        copies, atom_counts = 1, frames
-    elif isinstance(spec, MDBootstrap):
-        steps, first = round(spec.length / spec.timestep), round(spec.discard / spec.timestep)
-        copies = len(range(first, steps + 1, max(1, round(spec.every / spec.timestep))))
-    else:
-        copies = spec.count
-    neighbourhoods = config.active_learning.grade_mode == "neighbourhood"
-    per_copy = sum(atom_counts) if neighbourhoods else len(atom_counts)
-    rows, need = copies * per_copy, parameter_count(config)
-    if rows >= need:
-        return None
-    what = "neighbourhoods" if neighbourhoods else "configurations"
-    advice = f"raise bootstrap.count to at least {-(-need // per_copy)}" \
-        if isinstance(spec, RattleBootstrap) else "label more frames"
-    return (f"the bootstrap gives {rows} {what} ({copies} x {per_copy}), but a level-"
-            f"{config.potential.level} MTP of {len(config.system.species)} species has {need} "
-            f"parameters and its active set needs one {what[:-1]} per parameter: {advice}")
+def unknown_species(config: Campaign, keys: tuple, symbols, what: str) -> list[Problem]:
+    """A problem at `keys` if `symbols` name species the system does not have."""
+    missing = sorted(set(symbols) - set(config.system.species))
+    if not missing:
+        return []
+    return [(keys, f"{what} names {', '.join(missing)}, not in system.species "
+                   f"{config.system.species}")]
 
 
-def _atom_counts(config: Campaign) -> list[int] | None:
+def atom_counts(config: Campaign) -> list[int] | None:
     """Atoms in each start structure, where the spec says without building (None for an
     interface, whose atoms are known once it is stacked)."""
     counts = []
     for spec in config.system.structures:
         repeat = int(np.prod(spec.supercell))
         if isinstance(spec, AmorphousSpec):
-            counts += [sum(_composition(spec).values()) * repeat] * spec.replicas
+            counts += [sum(composition(spec).values()) * repeat] * spec.replicas
         elif isinstance(spec, FileStructures):
             counts += [len(atoms) * repeat for atoms in spec.read()]
         else:
@@ -86,16 +63,15 @@ def _atom_counts(config: Campaign) -> list[int] | None:
 
 
 def _stages(config: Campaign) -> list[Problem]:
-    from lotf.stages import STAGES
-
     found: list[Problem] = []
     names = config.stages
     for index, name in enumerate(names):
-        info, where = STAGES[name], ("stages", index)
+        info, where = registered()[name], ("stages", index)
         if name in names[:index]:
             found.append((where, f"stage '{name}' is listed twice"))
-        if info.section is not None and getattr(config, info.section) is None:
-            found.append((where, f"the {name} stage needs a `{info.section}:` section"))
+        section = info.section
+        if section is not None and getattr(config, section.key) is None:
+            found.append((where, f"the {name} stage needs a `{section.key}:` section"))
         for group in info.needs:
             options = group.split("|")
             if not set(options) & set(names[:index]):
@@ -109,62 +85,8 @@ def _stages(config: Campaign) -> list[Problem]:
     return found
 
 
-def _species(config: Campaign) -> list[Problem]:
-    """Species named by the analyses must be in the system."""
-    species = set(config.system.species)
-    found: list[Problem] = []
-
-    def need(keys: tuple, symbols, what: str) -> None:
-        missing = sorted(set(symbols) - species)
-        if missing:
-            found.append((keys, f"{what} names {', '.join(missing)}, not in system.species "
-                                f"{config.system.species}"))
-
-    if config.diffusion is not None:
-        need(("diffusion", "species"), [config.diffusion.species], "the diffusing species")
-        if config.diffusion.interface is not None:
-            need(("diffusion", "interface", "anions"), config.diffusion.interface.anions,
-                 "interface transport")
-    structure = config.structure
-    for key in ("coordination", "bond_cutoffs"):
-        for pair in getattr(structure, key):
-            need(("structure", key), pair.split("-"), f"pair {pair}")
-    for index, unit in enumerate(structure.units):
-        need(("structure", "units", index), polyhedron(unit)[:2], f"unit {unit}")
-    if structure.valences is not None:
-        need(("structure", "valences"), structure.valences, "valences")
-        unset = sorted(species - set(structure.valences))
-        if unset:
-            found.append((("structure", "valences"), f"give a valence for every species (missing "
-                                                      f"{', '.join(unset)}) or none at all"))
-    return found
-
-
-def _formula(config: Campaign) -> list[Problem]:
-    """energetics.formula: a formula of the system's species, that packed boxes are made of."""
-    text = config.energetics.formula
-    if text is None:
-        return []
-    where = ("energetics", "formula")
-    try:
-        counts = Formula(text).count()
-    except ValueError:
-        counts = {}
-    unknown = [s for s in counts if s not in chemical_symbols or s == "X"]
-    if not counts or unknown:
-        return [(where, f"'{text}' is not a chemical formula (e.g. Li3PS4)")]
-    missing = sorted(set(counts) - set(config.system.species))
-    if missing:
-        return [(where, f"'{text}' has {', '.join(missing)}, not in system.species "
-                        f"{config.system.species}")]
-    for index, spec in enumerate(config.system.structures):
-        if isinstance(spec, AmorphousSpec) and not _made_of(_composition(spec), counts):
-            return [(where, f"system.structures[{index}] ({_composition(spec)}) is not made of "
-                            f"whole {text} units")]
-    return []
-
-
-def _composition(spec: AmorphousSpec) -> dict[str, int]:
+def composition(spec: AmorphousSpec) -> dict[str, int]:
+    """Atoms per species of an amorphous packing of its units."""
     total: dict[str, int] = {}
     for name, count in spec.units.items():
         for symbol in unit_atoms(name).get_chemical_symbols():
@@ -172,7 +94,7 @@ def _composition(spec: AmorphousSpec) -> dict[str, int]:
     return total
 
 
-def _made_of(composition: dict[str, int], unit: dict[str, int]) -> bool:
+def made_of(composition: dict[str, int], unit: dict[str, int]) -> bool:
     """Whether the composition is n whole formula units (n >= 1)."""
     if set(composition) != set(unit):
         return False

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from ase import Atoms
 
-from lotf.config import Oracle
 from lotf.faults import checkpoint
 from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key, oracle_id
 from lotf.log import logger, track
 from lotf.offline import refuse_new
 from lotf.oracle import CallTask, Pool, fingerprint, open_pool, parameters
+from lotf.oracle.settings import Oracle
 
 
 @dataclass

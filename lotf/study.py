@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from lotf.config import load_config
 from lotf.errors import UserError
 from lotf.log import logger
 from lotf.model import Strict
+from lotf.schema import load_config
 from lotf.store import atomic_write
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")

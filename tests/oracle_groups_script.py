@@ -7,10 +7,10 @@ import pickle
 import sys
 from pathlib import Path
 
-from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import Ledger
 from lotf.md import groups
+from lotf.oracle.settings import Oracle
 
 folder = Path(sys.argv[1])
 with open(folder / "job.pickle", "rb") as handle:

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from test_glass_stages import MELT_QUENCH, _campaign
 
-from lotf.config import load_config
 from lotf.context import Context
 from lotf.learn import load_generation
 from lotf.ledger import Ledger, oracle_id
 from lotf.oracle import fingerprint
+from lotf.schema import load_config
 from lotf.store import RunDir
 
 from test_learn import _run

@@ -8,7 +8,8 @@ import pytest
 from ase.io import write
 
 from lotf.cli import demo_config, main
-from lotf.config import Phase, load_config
+from lotf.config import Phase
+from lotf.schema import load_config
 
 from conftest import cu_cells
 
@@ -158,7 +159,7 @@ def test_demo_config_is_valid():
 
 
 def test_auto_workers_take_the_cores_slurm_gave_the_job(monkeypatch):
-    from lotf.config import Oracle
+    from lotf.oracle.settings import Oracle
 
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")
     assert Oracle.model_validate({"workers": "auto", "threads_per_worker": 4}).workers == 4

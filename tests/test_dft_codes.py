@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from lotf.config import Oracle
 from lotf.errors import UserError
 from lotf.labelling import label
 from lotf.ledger import OK, QUARANTINED, Ledger, content_key
 from lotf.oracle import fingerprint
 from lotf.oracle.preflight import preflight
+from lotf.oracle.settings import Oracle
 
 SPECIES = ["Li", "P", "S"]
 OPEN_MPI = "mpirun --allow-run-as-root -n {ranks}"  # Debian's CP2K and QE are Open MPI's

@@ -7,8 +7,7 @@ import pytest
 from ase.io import write
 
 from lotf.analysis.arrhenius import fit_arrhenius
-from lotf.auditing import within
-from lotf.config import Audit
+from lotf.auditing import Audit, within
 from lotf.ledger import Ledger
 from lotf.potential import load
 

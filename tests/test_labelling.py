@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
 from lotf.oracle import fingerprint
+from lotf.oracle.settings import Oracle
 
 from conftest import cu_cells, emt_campaign
 from oracles import count_calls

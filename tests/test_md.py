@@ -14,7 +14,8 @@ from ase.io import read
 from lotf.errors import UserError
 from lotf.md.coupling import COUPLINGS, choose
 from lotf.md.ranks import KILLED
-from lotf.md.run import CallbackError, MDSettings, run_md
+from lotf.md.run import MDSettings, run_md
+from lotf.md.session import CallbackError
 from lotf.potential import FitSchedule, create
 
 from conftest import emt_labelled, run_job

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from test_md import emt_cu, fitted, lattice
 
-from lotf.config import load_config
 from lotf.errors import UserError
 from lotf.md.ranks import RanksFailed
 from lotf.md.run import MDSettings, run_md
+from lotf.schema import load_config
 
 from conftest import emt_campaign
 from test_learn import LEARN, _run, _status

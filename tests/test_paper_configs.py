@@ -9,8 +9,8 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from lotf.config import load_config
 from lotf.oracle import calculators
+from lotf.schema import load_config
 from lotf.study import load_study
 
 PAPER = Path(__file__).resolve().parent.parent / "configs" / "paper"

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from slurm import slurm, wait_for
 
-from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import Ledger
+from lotf.oracle.settings import Oracle
 
 from conftest import cu_cells, emt_campaign, processes_naming
 from oracles import count_calls

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from lotf.cli import main
-from lotf.config import Campaign
 from lotf.ledger import Ledger
 from lotf.scaling import scale_times
+from lotf.schema import Campaign
 from lotf.status import campaign_status
 from lotf.study import load_study
 

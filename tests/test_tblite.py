@@ -5,10 +5,10 @@ import pytest
 from tblite.ase import TBLite
 
 from lotf.build.amorphous import AmorphousSpec, pack
-from lotf.config import Oracle
 from lotf.labelling import label
 from lotf.ledger import OK, Ledger, content_key
 from lotf.oracle import fingerprint
+from lotf.oracle.settings import Oracle
 
 
 def test_gfn1_labels_through_the_pool_match_a_direct_call(tmp_path):

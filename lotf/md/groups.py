@@ -35,7 +35,7 @@ from lotf.errors import UserError
 from lotf.md.library import _preload, serial_ase
 
 if TYPE_CHECKING:  # lotf.md.run imports this module; the CLI imports it before any numerics
-    from lotf.md.run import MDResult, MDSettings
+    from lotf.md.session import MDResult, MDSettings
     from lotf.potential import Potential
 
 WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
@@ -338,7 +338,7 @@ def _serve(world, group) -> None:
     LAMMPS); only the controller decides to stop the job."""
     from mpi4py import MPI
 
-    from lotf.md.run import run_session
+    from lotf.md.session import run_session
 
     held: dict[str, tuple[Potential, tempfile.TemporaryDirectory]] = {}
     status = MPI.Status()

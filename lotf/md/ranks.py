@@ -25,7 +25,7 @@ from lotf.log import logger
 from lotf.potential import Potential, load
 
 if TYPE_CHECKING:  # lotf.md.run imports this module
-    from lotf.md.run import MDResult, MDSettings
+    from lotf.md.session import MDResult, MDSettings
 
 INPUT, RESULT, ERROR = "input.pickle", "result.pickle", "error.txt"
 KILLED = "Killed (signal 9)"  # how MPICH's mpiexec reports a rank that died of SIGKILL
@@ -108,12 +108,12 @@ def _run_once(potential: Potential, atoms: Atoms, settings: "MDSettings",
 
 def _main(scratch: Path) -> None:
     """One rank of `run_on_ranks`: the run; rank 0 writes the result, a failing rank its error."""
-    from lotf.md.run import run_md
+    from lotf.md.session import run_session
 
     with open(scratch / INPUT, "rb") as handle:
         saved, atoms, settings, trajectory, log_file = pickle.load(handle)
     try:
-        result = run_md(load(saved), atoms, settings, trajectory, log_file)
+        result = run_session(load(saved), atoms, settings, trajectory, log_file)
     except Exception as error:
         _write(scratch / ERROR, f"{type(error).__name__}: {error}".encode())
         raise

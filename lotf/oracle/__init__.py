@@ -2,7 +2,8 @@
 
 from lotf.oracle.calculators import check_available, fingerprint, make_calculator, parameters
 from lotf.oracle.call import CallOutcome, CallTask
-from lotf.oracle.pool import OraclePool, Pool, open_pool
+from lotf.oracle.executors import open_pool
+from lotf.oracle.pool import OraclePool, Pool
 
 __all__ = [
     "CallOutcome",

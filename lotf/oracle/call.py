@@ -22,7 +22,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
-from lotf.oracle.calculators import PYTHON, Code, make_calculator, resolve
+from lotf.oracle.calculators import make_calculator, resolve
+from lotf.oracle.code import PYTHON, Code
 
 RANK_TASK, RANK_OUTCOME = "call.pickle", "outcome.pickle"  # a call on ranks: in, rank 0's out
 

@@ -34,6 +34,17 @@ def _parsl(oracle: Any, calls_dir: Path) -> Any:
 @register("mpi")
 def _mpi(oracle: Any, calls_dir: Path) -> Any:
     """Groups of this MPI job's ranks (lotf.oracle.mpi_pool)."""
+    from lotf.md import groups
     from lotf.oracle.mpi_pool import MpiPool
 
-    return MpiPool(oracle.timeout, oracle.threads_per_worker)
+    job = groups.active()
+    if job is None or job.oracle is None:
+        raise RuntimeError("oracle.executor: mpi outside an MPI job (lotf.md.groups."
+                           "check_launch should have refused it)")
+    return MpiPool(job.oracle, oracle.timeout, oracle.threads_per_worker)
+
+
+def open_pool(oracle: Any, calls_dir: Path) -> Any:
+    """The pool `oracle.executor` names (lotf.oracle.executors): this campaign's worker
+    processes, Parsl's apps, or groups of this MPI job's ranks."""
+    return EXECUTORS[oracle.executor](oracle, calls_dir)

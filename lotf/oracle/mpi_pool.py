@@ -101,14 +101,8 @@ class OracleGroups:
 class MpiPool:
     """Submit calls to the job's oracle groups; `completed()` yields (task, outcome) pairs."""
 
-    def __init__(self, timeout: float, threads: int = 1):
-        from lotf.md import groups
-
-        job = groups.active()
-        if job is None or job.oracle is None:
-            raise RuntimeError("oracle.executor: mpi outside an MPI job (lotf.md.groups."
-                               "check_launch should have refused it)")
-        self.groups, self.timeout, self.threads = job.oracle, timeout, threads
+    def __init__(self, groups: "OracleGroups", timeout: float, threads: int = 1):
+        self.groups, self.timeout, self.threads = groups, timeout, threads
         self._pending: deque[CallTask] = deque()
         self._running: dict[int, CallTask] = {}
 

@@ -15,19 +15,22 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lotf.config import Oracle, ParslSettings
 from lotf.oracle.call import CallOutcome, CallTask
 from lotf.oracle.remote import run_detached, write_task
 
 LABEL = "lotf-oracle"
 _KERNEL: dict = {}  # settings -> (dataflow kernel, app) for this process
 
+if TYPE_CHECKING:  # the settings import the executors that import this
+    from lotf.oracle.settings import Oracle, ParslSettings
+
 
 class ParslPool:
     """Submit calls as Parsl apps; `completed()` yields (task, outcome) pairs as they finish."""
 
-    def __init__(self, oracle: Oracle, run_dir: Path):
+    def __init__(self, oracle: "Oracle", run_dir: Path):
         self.oracle = oracle
         self._app = _app(oracle, run_dir)
         self._running: dict[concurrent.futures.Future, CallTask] = {}
@@ -70,7 +73,7 @@ class ParslPool:
         self._running.clear()
 
 
-def _app(oracle: Oracle, run_dir: Path):
+def _app(oracle: "Oracle", run_dir: Path):
     """This process's Parsl app for these settings, loading Parsl's kernel the first time."""
     key = (oracle.parsl.model_dump_json(), oracle.workers, oracle.threads_per_worker,
            oracle.ranks)
@@ -97,7 +100,7 @@ def _stop_kernel() -> None:
     _KERNEL.clear()
 
 
-def _config(oracle: Oracle, run_dir: Path):
+def _config(oracle: "Oracle", run_dir: Path):
     """Parsl's configuration: one HighThroughputExecutor on the chosen provider."""
     from parsl.config import Config
     from parsl.executors import HighThroughputExecutor

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lotf.oracle.call import CallOutcome, CallTask, worker_main
-from lotf.oracle.executors import EXECUTORS
 
 if TYPE_CHECKING:
-    from lotf.config import Oracle
+    pass
 
 
 class Pool(Protocol):
@@ -148,12 +147,6 @@ class OraclePool:
         _kill(worker.process)
         worker.connection.close()
         self._workers.remove(worker)
-
-
-def open_pool(oracle: "Oracle", calls_dir: Path) -> Pool:
-    """The pool `oracle.executor` names (lotf.oracle.executors): this campaign's worker
-    processes, Parsl's apps, or groups of this MPI job's ranks."""
-    return EXECUTORS[oracle.executor](oracle, calls_dir)
 
 
 def _kill(process: multiprocessing.Process) -> None:

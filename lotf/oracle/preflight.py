@@ -15,9 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lotf.config import Oracle
 from lotf.errors import UserError
-from lotf.oracle.calculators import PROGRAM, PYTHON, make_calculator, parameters, resolve
+from lotf.oracle.calculators import make_calculator, parameters, resolve
+from lotf.oracle.code import PROGRAM, PYTHON
+from lotf.oracle.settings import Oracle
 
 PROBE_SECONDS = 300.0
 

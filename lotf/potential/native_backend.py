@@ -20,7 +20,7 @@ from lotf.log import logger
 # idle OpenMP threads sleep instead of spinning, so they leave the cores to NumPy's BLAS threads
 # between force calls (spinning made each graded MD step 10x slower); read when libgomp starts
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from lotf.potential import _mtp  # noqa: E402
+import lotf.potential._mtp as _mtp  # noqa: E402
 from lotf.potential.base import Evaluation
 from lotf.potential.mtp_file import MTPFile, level_file, read_mtp, write_mtp
 from lotf.potential.mtp_potential import MTP_FILE, MTPPotential

@@ -13,18 +13,19 @@ are spent, which is reported as a plain flag. Every step is recorded, so a kill 
 
 import shutil
 
-from lotf.auditing import describe, oracle_errors, sample, within
+from lotf.auditing import Audit, describe, oracle_errors, sample, within
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.learn import learning_progress, load_generation, train_generation
 from lotf.log import logger
 from lotf.report import add_result, read_results
-from lotf.stages import register_stage
 from lotf.stages.melt_quench import NAME as MELT_QUENCH
 from lotf.stages.melt_quench import melt_quench, production_frames
+from lotf.stages.registry import Section, register_stage
 
 
-@register_stage("audit", needs=("melt_quench",), trajectories=True)
+@register_stage("audit", section=Section("audit", Audit, Audit()), needs=("melt_quench",),
+                trajectories=True)
 def audit(ctx: Context) -> dict:
     spec = ctx.config.audit
     state = ctx.run.read_state().get("audit", {"round": 0, "step": "audit", "rounds": []})

@@ -6,6 +6,7 @@ Every label goes through the ledger, so a killed bootstrap resumes without repea
 """
 
 from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from ase import Atoms, units
@@ -13,18 +14,113 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from pydantic import (
+    Discriminator,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from lotf.config import ImportBootstrap, MDBootstrap, RattleBootstrap
+from lotf.build.files import StructureFile
+from lotf.config import Campaign
 from lotf.context import Context
-from lotf.crosscheck import too_few_rows
+from lotf.crosscheck import atom_counts, parameter_count
 from lotf.errors import StageFailed, UserError
 from lotf.labelling import LabelReport, label
 from lotf.ledger import MD_STEP, OK, content_key
 from lotf.log import logger, track
+from lotf.model import Strict
 from lotf.oracle import Pool, fingerprint, open_pool
+from lotf.quantities import (
+    MAX_MD_FS,
+    MAX_TEMPERATURE,
+    RunDurationFs,
+    RunFs,
+    TimeFs,
+    Timestep,
+)
 from lotf.registry import registrar
-from lotf.stages import register_stage
+from lotf.stages.registry import Problem, Section, register_stage
 from lotf.store import read_structures, write_structures
+
+
+class RattleBootstrap(Strict):
+    """Cheap diversity: rattled and randomly strained copies of each initial structure."""
+
+    method: Literal["rattle"] = "rattle"
+    count: PositiveInt = Field(20, le=100_000, description="copies per initial structure")
+    rattle: NonNegativeFloat = Field(0.1, le=1.0,
+                                     description="Å, standard deviation of displacements")
+    strain: NonNegativeFloat = Field(0.03, lt=0.5, description="largest strain component")
+
+
+class MDBootstrap(Strict):
+    """Oracle-driven NVT MD from each initial structure, keeping a frame every `every` after
+    `discard` (the paper: 15 ps AIMD at 1000 K, first 2 ps dropped, a frame every 10 fs)."""
+
+    method: Literal["md"]
+    temperature: PositiveFloat = Field(1000.0, le=MAX_TEMPERATURE, description="K")
+    timestep: Timestep = 1.0
+    length: Annotated[RunFs, Field(le=MAX_MD_FS)]
+    discard: RunDurationFs = Field(0.0, description="equilibration not kept for training")
+    every: TimeFs = Field(10.0, description="time between kept frames")
+
+    @model_validator(mode="after")
+    def _times(self) -> "MDBootstrap":
+        if self.discard >= self.length:
+            raise ValueError(f"discard ({self.discard} fs) leaves nothing of length "
+                             f"({self.length} fs)")
+        if self.every < self.timestep:
+            raise ValueError(f"every ({self.every} fs) is shorter than a timestep "
+                             f"({self.timestep} fs)")
+        return self
+
+
+class LabelledFile(StructureFile):
+    """Labelled frames to import: extxyz with energies and forces, MLIP .cfg, VASP OUTCAR, ..."""
+
+    index: str = ":"
+
+
+class ImportBootstrap(Strict):
+    """Labelled data from files, computed with the same reference as the oracle (same
+    functional and settings: they are trained on together)."""
+
+    method: Literal["import"]
+    files: list[LabelledFile] = Field(min_length=1)
+
+    @field_validator("files")
+    @classmethod
+    def _labelled(cls, files: list[LabelledFile], info: ValidationInfo) -> list[LabelledFile]:
+        """Every frame carries energy and forces, of the campaign's species (read to check)."""
+        species = (info.context or {}).get("species")
+        for index, source in enumerate(files):
+            for number, atoms in enumerate(source.read(species)):
+                extra = set(atoms.get_chemical_symbols()) - set(species or [])
+                if species and extra:
+                    raise ValueError(f"[{index}] {source.file.name}: frame {number} contains "
+                                     f"{sorted(extra)}, not in species {species}")
+                results = atoms.calc.results if atoms.calc is not None else {}
+                if "energy" not in results or "forces" not in results:
+                    raise ValueError(f"[{index}] {source.file.name}: frame {number} has no "
+                                     "energy and forces to import")
+        return files
+
+
+def _bootstrap_method(value: Any) -> str:
+    return value.get("method", "rattle") if isinstance(value, dict) else value.method
+
+
+Bootstrap = Annotated[
+    Annotated[RattleBootstrap, Tag("rattle")] | Annotated[MDBootstrap, Tag("md")]
+    | Annotated[ImportBootstrap, Tag("import")],
+    Discriminator(_bootstrap_method),
+]
 
 SOURCE = "bootstrap"
 LANGEVIN_DAMPING_FS = 100.0  # thermostat time constant of the oracle MD
@@ -34,7 +130,47 @@ METHODS: dict[type, Method] = {}
 bootstrap_method = registrar(METHODS)  # @bootstrap_method(SpecModel) on a bootstrap function
 
 
-@register_stage("bootstrap")
+def too_few_rows(config: Campaign, atom_counts: list[int]) -> str | None:
+    """Why the bootstrap of start structures with these atom counts cannot give the first
+    potential its active set (a neighbourhood, or a configuration, per parameter), or None.
+    Without a stage that trains on the bootstrap's labels alone there is nothing to check."""
+    names = config.stages
+    trains = [n for n in ("learn", "melt_quench", "diffusion") if n in names]
+    if "bootstrap" not in names or not trains or (
+            "consolidate" in names and names.index("consolidate") < names.index(trains[0])):
+        return None
+    spec = config.bootstrap
+    if isinstance(spec, ImportBootstrap):
+        frames = [len(atoms) for source in spec.files for atoms in source.read()]
+        copies, atom_counts = 1, frames
+    elif isinstance(spec, MDBootstrap):
+        steps, first = round(spec.length / spec.timestep), round(spec.discard / spec.timestep)
+        copies = len(range(first, steps + 1, max(1, round(spec.every / spec.timestep))))
+    else:
+        copies = spec.count
+    neighbourhoods = config.active_learning.grade_mode == "neighbourhood"
+    per_copy = sum(atom_counts) if neighbourhoods else len(atom_counts)
+    rows, need = copies * per_copy, parameter_count(config)
+    if rows >= need:
+        return None
+    what = "neighbourhoods" if neighbourhoods else "configurations"
+    advice = f"raise bootstrap.count to at least {-(-need // per_copy)}" \
+        if isinstance(spec, RattleBootstrap) else "label more frames"
+    return (f"the bootstrap gives {rows} {what} ({copies} x {per_copy}), but a level-"
+            f"{config.potential.level} MTP of {len(config.system.species)} species has {need} "
+            f"parameters and its active set needs one {what[:-1]} per parameter: {advice}")
+
+
+def _check(config: Campaign) -> list[Problem]:
+    """The bootstrap must give the first potential's active set a row per parameter (where the
+    start structures' atom counts are known without building them)."""
+    counts = atom_counts(config)
+    shortfall = too_few_rows(config, counts) if counts is not None else None
+    return [(("bootstrap",), shortfall)] if shortfall else []
+
+
+@register_stage("bootstrap", section=Section("bootstrap", Bootstrap, RattleBootstrap()),
+                check=_check)
 def bootstrap(ctx: Context) -> dict:
     """Run the campaign's bootstrap method; fail if it produced no usable label. Before any
     call, check on the structures as built that the labels will be enough to train on."""

@@ -22,7 +22,7 @@ from lotf.log import logger
 from lotf.oracle import fingerprint
 from lotf.protocols.runner import step_trajectories
 from lotf.report import add_result, pyplot, read_results, save_figure, write_csv
-from lotf.stages import LABELS, register_stage
+from lotf.stages.registry import LABELS, register_stage
 from lotf.store import read_structures
 
 MIN_FRAMES = 20  # fewer labelled frames: the maps are printed, flagged as meaning little

@@ -6,17 +6,42 @@ stands on its own; then the next generation is trained on everything, and its er
 reported per source campaign.
 """
 
+
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator
+
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
 from lotf.learn import learning_progress, train_generation
 from lotf.ledger import NOT_FOR_TRAINING, Ledger, oracle_id
 from lotf.log import logger
+from lotf.model import Strict
 from lotf.oracle import fingerprint
 from lotf.report import add_result
-from lotf.stages import register_stage
+from lotf.stages.registry import Section, register_stage
 
 
-@register_stage("consolidate", section="consolidate")
+class Consolidate(Strict):
+    """Other campaigns' run directories whose labels, with this campaign's own, train one
+    potential (the paper's single MTP for Li3PS4, Li3B11O18 and their interface)."""
+
+    campaigns: list[Path] = Field(min_length=1)
+
+    @field_validator("campaigns")
+    @classmethod
+    def _run_directories(cls, paths: list[Path], info: ValidationInfo) -> list[Path]:
+        base = (info.context or {}).get("base_dir", Path.cwd())
+        found = []
+        for index, path in enumerate(paths):
+            full = (base / path).resolve()
+            if not (full / "ledger.db").is_file():
+                raise ValueError(f"[{index}] '{path}' is not a run directory with a ledger.db "
+                                 f"(looked in {full})")
+            found.append(full)
+        return found
+
+@register_stage("consolidate", section=Section("consolidate", Consolidate | None))
 def consolidate(ctx: Context) -> dict:
     config = ctx.config
     if config.consolidate is None:

@@ -13,16 +13,20 @@ diffusion-interface.png).
 Writes `diffusion` in results.json and the figures diffusion-arrhenius.png and diffusion-msd.png.
 """
 
+from typing import Annotated, Any
+
 import numpy as np
 from ase import Atoms
+from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from lotf.analysis.arrhenius import ArrheniusFit, caveats, conductivity, fit_arrhenius
 from lotf.analysis.diffusion import Diffusivity, combine, tracer_diffusivity
 from lotf.analysis.interface import interface_transport
 from lotf.analysis.msd import displacements, msd
 from lotf.auditing import describe, oracle_errors, sample, within
-from lotf.config import Diffusion, Phase
+from lotf.config import Campaign, Phase
 from lotf.context import Context
+from lotf.crosscheck import unknown_species
 from lotf.errors import StageFailed, UserError
 from lotf.learn import (
     final_trajectories,
@@ -33,15 +37,105 @@ from lotf.learn import (
     set_restart,
 )
 from lotf.log import logger
+from lotf.model import Strict
+from lotf.quantities import (
+    MAX_MD_FS,
+    MAX_TEMPERATURE,
+    RunDurationFs,
+    RunFs,
+    Species,
+    TimeFs,
+    Timestep,
+)
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages import LABELS, register_stage
+from lotf.stages.registry import LABELS, Problem, Section, register_stage
 from lotf.store import read_structures
+
+
+def _ladder(value: Any) -> Any:
+    """{start, step, lowest} in K: the descending ladder start, start - step, ... >= lowest."""
+    if not isinstance(value, dict):
+        return value
+    if set(value) != {"start", "step", "lowest"} or not all(
+            isinstance(v, int | float) and v > 0 for v in value.values()):
+        raise ValueError("give a list of temperatures in K, or {start, step, lowest} in K")
+    count = int((value["start"] - value["lowest"]) // value["step"]) + 1
+    return [value["start"] - i * value["step"] for i in range(max(count, 0))]
+
+
+class InterfaceTransport(Strict):
+    """Transport across the interfaces of a cell stacked along c: displacements along the normal
+    and crossing events (the mobile ion bonded to the anions of both sides, not `lag` before)."""
+
+    anions: dict[Species, PositiveFloat] = Field(
+        min_length=2, description="bond cutoff (Å) from the mobile ion to each side's anion")
+    normal: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    lag: TimeFs = Field(1000.0, description="a crossing is new if not bonded to both this before")
+    bins: PositiveInt = 40
+
+
+class Diffusion(Strict):
+    """Tracer diffusion of one species at fixed cell over a temperature ladder, each run under
+    grade watch (a break retrains and the run starts again), then a weighted Arrhenius fit.
+    The ladder stops at the first temperature without a site-to-site hop (the paper's rule)."""
+
+    species: Species = "Li"
+    temperatures: Annotated[list[Annotated[PositiveFloat, Field(le=MAX_TEMPERATURE)]],
+                            BeforeValidator(_ladder)] = Field(
+        min_length=2, max_length=1000, description="K, run in this order; or {start, step, lowest}")
+    stop_without_hops: bool = Field(
+        True, description="skip the rest once a temperature shows under one effective hop")
+    production: RunFs = Field(le=MAX_MD_FS,
+                               description="clean MD per temperature (and per walker) analysed")
+    equilibration: RunDurationFs = Field(0.0, le=MAX_MD_FS,
+                                      description="clean MD before `production`, not analysed")
+    length: RunFs = Field(5000.0, le=MAX_MD_FS, description="MD segment")
+    timestep: Timestep = 2.0
+    hop_length: PositiveFloat = Field(2.5, description="Å between sites, for N_eff")
+    window: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="fit window in ps; default 10-50 % of the production run")
+    conductivity_at: PositiveFloat = Field(300.0, description="K, for the extrapolated σ")
+    directions: dict[str, tuple[float, float, float]] = Field(
+        default_factory=dict, description="named directions for 1D D, e.g. {normal: [0, 0, 1]}")
+    interface: InterfaceTransport | None = None
+    audit_frames: NonNegativeInt = Field(
+        2, le=100_000, description="frames of each temperature's analysed run relabelled and held "
+        "to the audit tolerances (a temperature beyond them is flagged); 0: none")
+
+    @field_validator("directions")
+    @classmethod
+    def _nonzero(cls, directions: dict) -> dict:
+        for name, vector in directions.items():
+            if name in ("total", "x", "y", "z") or not any(vector):
+                raise ValueError(f"direction '{name}' needs a new name and a nonzero vector")
+        return directions
+
+    def phases(self) -> list[Phase]:
+        """One NVT learning phase per temperature, converged after equilibration + production
+        clean."""
+        return [Phase(name=f"diffusion-{t:g}K", ensemble="nvt", temperature=t,
+                      timestep=f"{self.timestep!r} fs", length=f"{self.length!r} fs",
+                      converge_after=f"{self.equilibration + self.production!r} fs")
+                for t in self.temperatures]
 
 MIN_HOPS = 1.0  # below this many effective hops a temperature shows no diffusion to fit
 
 
-@register_stage("diffusion", section="diffusion", needs=(LABELS,), trajectories=True,
-                reports=True)
+def _check(config: Campaign) -> list[Problem]:
+    """The diffusing species and the interface's anions must be the system's."""
+    spec = config.diffusion
+    if spec is None:
+        return []
+    found = unknown_species(config, ("diffusion", "species"), [spec.species],
+                            "the diffusing species")
+    if spec.interface is not None:
+        found += unknown_species(config, ("diffusion", "interface", "anions"),
+                                 spec.interface.anions, "interface transport")
+    return found
+
+
+@register_stage("diffusion", section=Section("diffusion", Diffusion | None), needs=(LABELS,),
+                trajectories=True, reports=True, check=_check)
 def diffusion(ctx: Context) -> dict:
     spec = ctx.config.diffusion
     if spec is None:

@@ -9,9 +9,12 @@ interface cells (built by the `interface` builder) the interface energy by eq. 4
 results.json.
 """
 
+
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from ase.formula import Formula
+from pydantic import Field
 
 from lotf.analysis.energetics import (
     EV_PER_A2_TO_MJ_PER_M2,
@@ -22,17 +25,55 @@ from lotf.analysis.energetics import (
     interface_energy,
     per_formula_unit,
 )
+from lotf.build.amorphous import AmorphousSpec
+from lotf.build.files import StructureFile
+from lotf.config import Campaign
 from lotf.context import Context
+from lotf.crosscheck import composition, made_of
 from lotf.errors import StageFailed
 from lotf.learn import load_generation
 from lotf.log import logger
+from lotf.model import Strict
 from lotf.potential import Potential
 from lotf.report import add_result
-from lotf.stages import register_stage
 from lotf.stages.melt_quench import production_frames
+from lotf.stages.registry import Problem, Section, register_stage
 
 
-@register_stage("energetics", needs=("melt_quench",), trajectories=True, reports=True)
+class Energetics(Strict):
+    """Energies of the glasses: per formula unit, against a crystal, and of interfaces (eq. 4)."""
+
+    formula: str | None = Field(None, description="formula unit, e.g. Li3PS4; default: reduced")
+    crystal: StructureFile | None = Field(None, description="crystal for the amorphization energy")
+    bulks: list[StructureFile] = Field(
+        default_factory=list, description="bulk glass frames (extxyz, index ':') for eq. 4")
+
+def _check(config: Campaign) -> list[Problem]:
+    """energetics.formula: a formula of the system's species, that packed boxes are made of."""
+    text = config.energetics.formula
+    if text is None:
+        return []
+    where = ("energetics", "formula")
+    try:
+        counts = Formula(text).count()
+    except ValueError:
+        counts = {}
+    unknown = [s for s in counts if s not in chemical_symbols or s == "X"]
+    if not counts or unknown:
+        return [(where, f"'{text}' is not a chemical formula (e.g. Li3PS4)")]
+    missing = sorted(set(counts) - set(config.system.species))
+    if missing:
+        return [(where, f"'{text}' has {', '.join(missing)}, not in system.species "
+                        f"{config.system.species}")]
+    for index, spec in enumerate(config.system.structures):
+        if isinstance(spec, AmorphousSpec) and not made_of(composition(spec), counts):
+            return [(where, f"system.structures[{index}] ({composition(spec)}) is not made of "
+                            f"whole {text} units")]
+    return []
+
+
+@register_stage("energetics", section=Section("energetics", Energetics, Energetics()),
+                needs=("melt_quench",), trajectories=True, reports=True, check=_check)
 def energetics(ctx: Context) -> dict:
     spec = ctx.config.energetics
     potential = load_generation(ctx, ctx.run.latest_generation())

@@ -3,7 +3,7 @@ walker's final cell is kept as structures/learned.extxyz for what starts from it
 
 from lotf.context import Context
 from lotf.learn import run_learning, save_learned_cells
-from lotf.stages import LABELS, register_stage
+from lotf.stages.registry import LABELS, register_stage
 
 
 @register_stage("learn", needs=(LABELS,), phases=True)

@@ -5,10 +5,13 @@ Writes the glasses to structures/melt-quench.extxyz, their density and energy to
 ("melt_quench"), and figures/melt-quench-history.png (temperature, density, energy, pressure).
 """
 
+from typing import Literal
+
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses
 from ase.optimize import FIRE
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from lotf.analysis.coverage import Labelled
 from lotf.analysis.coverage import flags as coverage_flags
@@ -18,13 +21,65 @@ from lotf.errors import StageFailed, UserError
 from lotf.learn import learned_cells_file, load_generation
 from lotf.ledger import oracle_id
 from lotf.log import logger
+from lotf.model import Strict
 from lotf.offline import refuse_new
 from lotf.oracle import fingerprint
 from lotf.protocols.runner import history, run_protocol, step_trajectories
+from lotf.protocols.schedule import Step
+from lotf.quantities import (
+    MAX_MD_FS,
+    MAX_TEMPERATURE,
+    BarostatName,
+    PressureBar,
+    RunDurationFs,
+    RunFs,
+    Timestep,
+)
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages import LABELS, register_stage
+from lotf.stages.registry import LABELS, Section, register_stage
 from lotf.store import read_structures, write_structures
 from lotf.units import density_g_cm3, mass_density
+
+
+class MeltQuench(Strict):
+    """The paper's glass protocol: NPT melt, linear NPT cooling, NPT equilibration at the final
+    temperature, then NVT production (analysed by the `structure` stage)."""
+
+    melt_temperature: PositiveFloat = Field(1000.0, le=MAX_TEMPERATURE)
+    melt: RunDurationFs = Field(20000.0, le=MAX_MD_FS, description="NPT at melt_temperature")
+    temperature: PositiveFloat = Field(300.0, le=MAX_TEMPERATURE,
+                                       description="K, the glass's final temperature")
+    cool: RunDurationFs = Field(2e6, le=MAX_MD_FS,
+                             description="linear NPT ramp (the paper: 2 ns, 3.5e11 K/s)")
+    equilibrate: RunDurationFs = Field(1e6, le=MAX_MD_FS, description="NPT at `temperature`")
+    production: RunFs = Field(1e6, le=MAX_MD_FS,
+                               description="NVT at `temperature`, the frames analysed")
+    pressure: PressureBar = Field(1.01325, description="for the NPT steps (default 1 atm)")
+    barostat: BarostatName = Field(
+        "iso", description="for the NPT steps: iso keeps a bulk glass's shape; xy or z for "
+        "interface cells")
+    start: Literal["auto", "learned", "initial"] = Field(
+        "auto", description="what is melted: each walker's learned cell (the learn stage's last "
+        "restart point, at the density NPT found), the initial structures, or auto: learned "
+        "when this campaign's stages learn, else initial")
+    supercell: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        (1, 1, 1), description="repeat each start cell (the paper: 2 x 2 x 2 of the 96-atom "
+        "cell learned on)")
+    minimize: NonNegativeInt = Field(
+        200, le=100_000, description="FIRE steps (positions, on the newest potential) before "
+        "melting initial structures, so a random packing's close contacts do not start the "
+        "melt with a pressure spike; learned cells come from MD and are not minimised; 0: none")
+    timestep: Timestep = 2.0
+    chunk: RunFs = Field(10000.0, description="MD per call; a break reruns one chunk")
+
+    def steps(self) -> list[Step]:
+        """The schedule, leaving out steps of zero duration."""
+        hot, cold, p, b = self.melt_temperature, self.temperature, self.pressure, self.barostat
+        steps = [Step("melt", "npt", hot, hot, self.melt, p, b),
+                 Step("cool", "npt", hot, cold, self.cool, p, b),
+                 Step("equilibrate", "npt", cold, cold, self.equilibrate, p, b),
+                 Step("production", "nvt", cold, cold, self.production, None)]
+        return [step for step in steps if step.duration_fs > 0]
 
 NAME = "melt-quench"
 MINIMIZE_FMAX = 0.1  # eV/Å: enough to separate close contacts; the melt does the rest
@@ -32,7 +87,8 @@ HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV
            ("press", "p (bar)"))
 
 
-@register_stage("melt_quench", section="melt_quench", needs=(LABELS,), reports=True)
+@register_stage("melt_quench", section=Section("melt_quench", MeltQuench | None),
+                needs=(LABELS,), reports=True)
 def melt_quench(ctx: Context) -> dict:
     spec = ctx.config.melt_quench
     if spec is None:

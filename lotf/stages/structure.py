@@ -7,23 +7,85 @@ Index per frame against the frame's energy. Writes "structure" in results.json a
 structure-rdf.png and structure-gii.png.
 """
 
+from typing import Annotated, Any
+
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
+from pydantic import AfterValidator, Field, PositiveFloat, PositiveInt, field_validator
 
 from lotf.analysis.bond_valence import formal_valences, global_instability_index
 from lotf.analysis.structure import RDF, coordination_fractions, isolated_unit_fraction, partial_rdfs
+from lotf.build.files import StructureFile
 from lotf.build.units import polyhedron
-from lotf.config import StructureAnalysis
+from lotf.config import Campaign
 from lotf.context import Context
+from lotf.crosscheck import unknown_species
 from lotf.errors import StageFailed
 from lotf.log import logger
+from lotf.model import Strict
+from lotf.quantities import (
+    Species,
+)
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages import register_stage
 from lotf.stages.melt_quench import production_frames
+from lotf.stages.registry import Problem, Section, register_stage
 from lotf.units import density_g_cm3
 
 
-@register_stage("structure", needs=("melt_quench",), trajectories=True, reports=True)
+def _pairs(pairs: Any) -> Any:
+    for pair in pairs if isinstance(pairs, list | dict) else []:
+        parts = str(pair).split("-")
+        if len(parts) != 2 or not all(p in chemical_symbols for p in parts):
+            raise ValueError(f"'{pair}' is not a species pair such as 'P-S'")
+    return pairs
+
+
+class StructureAnalysis(Strict):
+    """What the `structure` stage measures on the glasses' production frames."""
+
+    rdf_max: PositiveFloat = Field(6.0, le=50.0, description="Å")
+    bins: PositiveInt = Field(300, le=100_000)
+    coordination: Annotated[list[str], AfterValidator(_pairs)] = Field(
+        default_factory=list, description="pairs 'A-B' to report; default: every pair")
+    bond_cutoffs: Annotated[dict[str, PositiveFloat], AfterValidator(_pairs)] = Field(
+        default_factory=dict, description="Å by pair; default: the RDF's first minimum")
+    units: list[str] = Field(default_factory=list, description="isolated units, e.g. [PS4]")
+    valences: dict[Species, int] | None = Field(None, description="for the GII; default: guessed")
+    gii_frames: PositiveInt = Field(50, le=100_000, description="frames per replica for the GII")
+    crystal: StructureFile | None = Field(None, description="reference crystal for the RDF")
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, units: list[str]) -> list[str]:
+        from lotf.build.units import polyhedron
+
+        for unit in units:
+            polyhedron(unit)  # ValueError naming the known units
+        return units
+
+def _check(config: Campaign) -> list[Problem]:
+    """Pairs, units and valences the analysis names must be of the system's species."""
+    structure, found = config.structure, []
+    for key in ("coordination", "bond_cutoffs"):
+        for pair in getattr(structure, key):
+            found += unknown_species(config, ("structure", key), pair.split("-"), f"pair {pair}")
+    for index, unit in enumerate(structure.units):
+        found += unknown_species(config, ("structure", "units", index), polyhedron(unit)[:2],
+                                 f"unit {unit}")
+    if structure.valences is not None:
+        found += unknown_species(config, ("structure", "valences"), structure.valences,
+                                 "valences")
+        unset = sorted(set(config.system.species) - set(structure.valences))
+        if unset:
+            found.append((("structure", "valences"), f"give a valence for every species (missing "
+                                                      f"{', '.join(unset)}) or none at all"))
+    return found
+
+
+@register_stage("structure", section=Section("structure", StructureAnalysis,
+                                              StructureAnalysis()),
+                needs=("melt_quench",), trajectories=True, reports=True, check=_check)
 def structure(ctx: Context) -> dict:
     spec = ctx.config.structure
     replicas = production_frames(ctx)

@@ -5,7 +5,9 @@ labelled through the ledger (as `validation`, never trained on). Reports MAE and
 energy per atom and force components, and a parity plot.
 """
 
+
 import numpy as np
+from pydantic import Field, PositiveInt
 
 from lotf.context import Context
 from lotf.errors import DamagedFile, StageFailed
@@ -13,11 +15,17 @@ from lotf.labelling import label
 from lotf.learn import final_trajectories, load_generation
 from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
+from lotf.model import Strict
 from lotf.oracle import fingerprint
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages import register_stage
+from lotf.stages.registry import Section, register_stage
 from lotf.store import read_structures
 
+
+class Validation(Strict):
+    """Relabel frames of the converged MD with the oracle (the paper: 200 snapshots)."""
+
+    frames: PositiveInt = Field(50, le=100_000)
 
 def _frames(ctx: Context, files: list) -> list:
     """Frames sampled evenly from the trajectory files (a damaged one is left out)."""
@@ -33,8 +41,8 @@ def _frames(ctx: Context, files: list) -> list:
     return [frames[int(i)] for i in picks]
 
 
-@register_stage("validate", needs=("learn",), phases=True, trajectories=True,
-                reports=True)
+@register_stage("validate", section=Section("validation", Validation, Validation()),
+                needs=("learn",), phases=True, trajectories=True, reports=True)
 def validate(ctx: Context) -> dict:
     phase = ctx.config.md.phases[-1].name if ctx.config.md.phases else None
     generation, files = final_trajectories(ctx, phase) if phase else (None, [])

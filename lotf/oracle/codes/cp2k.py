@@ -11,7 +11,7 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from lotf.oracle.calculators import PROGRAM, Code, register
+from lotf.oracle.code import PROGRAM, Code, register
 
 NOT_CONVERGED = "SCF run NOT converged"
 DEBIAN_DATA = "/usr/share/cp2k"  # where Debian's cp2k-data puts BASIS_MOLOPT and POTENTIAL

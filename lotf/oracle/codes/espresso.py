@@ -11,7 +11,7 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from lotf.oracle.calculators import PROGRAM, Code, register
+from lotf.oracle.code import PROGRAM, Code, register
 
 NOT_CONVERGED = "convergence NOT achieved"
 OUTPUT = "espresso.pwo"  # ASE's name for pw.x's output

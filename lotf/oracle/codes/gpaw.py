@@ -12,7 +12,7 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from lotf.oracle.calculators import PYTHON, Code, register
+from lotf.oracle.code import PYTHON, Code, register
 
 
 class Gpaw(Code):

@@ -1,6 +1,6 @@
 """Cheap oracles for quick work and tests: EMT, Lennard-Jones, GFN1-xTB, SevenNet-0."""
 
-from lotf.oracle.calculators import Code, register
+from lotf.oracle.code import Code, register
 
 register("emt", Code("ase.calculators.emt", "EMT"))
 register("lj", Code("ase.calculators.lj", "LennardJones"))

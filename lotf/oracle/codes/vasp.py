@@ -12,7 +12,7 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from lotf.oracle.calculators import PROGRAM, Code, register
+from lotf.oracle.code import PROGRAM, Code, register
 
 COMMAND_VARIABLES = ("ASE_VASP_COMMAND", "VASP_COMMAND", "VASP_SCRIPT")  # ASE's, in its order
 FOLDERS = {"PBE": "potpaw_PBE", "LDA": "potpaw", "PW91": "potpaw_GGA"}  # ASE's POTCAR folders
