@@ -80,8 +80,8 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
         if generation is not None:
             logger.info("potential: %s (MLIP .mtp, species and active set)",
                         run.generation_dir(generation))
-        if (run.path / "results.json").is_file():
-            logger.info("report: %s, figures in %s", run.path / "results.json", run.path / "figures")
+        if run.results_file.is_file():
+            logger.info("report: %s, figures in %s", run.results_file, run.figures)
         logger.info("structures: %s; full log: %s", run.structures, run.log_file)
     return run
 

@@ -19,7 +19,7 @@ class Context:
 
     def initial_structures(self) -> list[Atoms]:
         """The system's start structures: built or read once, then always read back from disk."""
-        path = self.run.structures / "initial.extxyz"
+        path = self.run.initial_structures
         if path.is_file():
             return read_structures(path)
         structures: list[Atoms] = []

@@ -194,8 +194,9 @@ def _protocols(run: RunDir) -> list[Finding]:
     findings = []
     for name, replicas in state.get("protocols", {}).items():
         for replica, done in replicas.items():
-            folder = run.path / "protocols" / name / f"replica-{replica}"
-            bad = next((index for index in range(done) if not _chunk_readable(folder, index)), None)
+            folder = run.replica(name, replica)
+            bad = next((index for index in range(done)
+                        if not _chunk_readable(run, name, replica, index)), None)
             if bad is None:
                 continue
             replicas[replica] = bad
@@ -209,12 +210,12 @@ def _protocols(run: RunDir) -> list[Finding]:
     return findings
 
 
-def _chunk_readable(folder: Path, index: int) -> bool:
+def _chunk_readable(run: RunDir, name: str, replica: str, index: int) -> bool:
     try:
-        read_structures(folder / f"state-{index:04d}.extxyz")[-1]
+        read_structures(run.chunk_state(name, replica, index))[-1]
     except Exception:
         return False
-    return isinstance(read_json(folder / f"history-{index:04d}.json"), dict)
+    return isinstance(read_json(run.chunk_history(name, replica, index)), dict)
 
 
 def _reopen_protocol_stages(state: dict) -> None:

@@ -20,8 +20,8 @@ KEPT = 1000  # frames per generation at most: beyond, every other one is dropped
 
 def add(ctx: Context, progress: dict, generation: int, frames: list[Atoms]) -> None:
     """Keep `frames` found with `generation`; the caller's next save_progress commits them."""
-    path = ctx.run.structures / f"harvest-gen-{generation:04d}.extxyz"
-    relative = str(path.relative_to(ctx.run.path))
+    path = ctx.run.harvest(generation)
+    relative = ctx.run.relative(path)
     listed = progress.setdefault("harvest", [])
     kept = (read_structures(path) if relative in listed else []) + frames
     while len(kept) > KEPT:
@@ -34,7 +34,7 @@ def add(ctx: Context, progress: dict, generation: int, frames: list[Atoms]) -> N
 def frames(ctx: Context, progress: dict) -> list[Atoms]:
     """Every frame kept since the last selection."""
     return [atoms for relative in progress.get("harvest", [])
-            for atoms in read_structures(ctx.run.path / relative)]
+            for atoms in read_structures(ctx.run.resolve(relative))]
 
 
 def graded(ctx: Context, progress: dict, potential: Potential,
@@ -51,6 +51,6 @@ def graded(ctx: Context, progress: dict, potential: Potential,
 
 def release(ctx: Context, progress: dict) -> list[Path]:
     """Forget the kept frames in `progress`; the files to delete once that is committed."""
-    files = [ctx.run.path / relative for relative in progress.get("harvest", [])]
+    files = [ctx.run.resolve(relative) for relative in progress.get("harvest", [])]
     progress["harvest"] = []
     return files

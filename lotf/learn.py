@@ -22,7 +22,6 @@ break (before labelling), the restart structure of each phase, and the progress 
 """
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -244,7 +243,7 @@ class BackgroundLabels:
             if self._pool is None:
                 self._pool = self._stack.enter_context(open_pool(ctx.config.oracle,
                                                                  ctx.run.oracle_calls))
-            batch = Labelling(read_structures(_selection_file(ctx, latest)), ctx.ledger,
+            batch = Labelling(read_structures(ctx.run.selection(latest)), ctx.ledger,
                               ctx.config.oracle, ctx.run.oracle_calls, f"gen-{latest:04d}",
                               self._pool)
             self._batch = (latest, batch)
@@ -301,7 +300,7 @@ def handle_break(ctx: Context, phase: Phase, generation: int, potential: Potenti
     kept, _ = harvest.graded(ctx, progress, potential, ctx.config.active_learning.select_threshold)
     candidates += kept
     chosen = potential.select(candidates, max_new - len(forced)) if candidates else []
-    selected = write_structures(_selection_file(ctx, generation),
+    selected = write_structures(ctx.run.selection(generation),
                                 forced + [candidates[i] for i in chosen])
     logger.info("  selected %d of %d candidates%s%s", len(selected),
                 len(candidates) + len(forced), " (1 off the data's volumes)" if forced else "",
@@ -326,22 +325,12 @@ def _check_stuck(phase: Phase, progress: dict) -> None:
                           "(the oracle fails on them, or MD explodes before any candidate)")
 
 
-def _selection_file(ctx: Context, generation: int) -> Path:
-    return ctx.run.structures / f"selected-gen-{generation:04d}.extxyz"
-
-
-def learned_cells_file(ctx: Context) -> Path:
-    """Where the learn stage leaves each walker's last restart point of its last phase: the
-    learned cell that a melt-quench (or another campaign) starts from."""
-    return ctx.run.structures / "learned.extxyz"
-
-
 def save_learned_cells(ctx: Context) -> list[Atoms]:
     """Write each walker's restart point in the campaign's last MD phase to learned.extxyz."""
     progress = learning_progress(ctx)
     cells = [_restart(ctx, ctx.config.md.phases, walker, progress)
              for walker in range(ctx.config.active_learning.walkers)]
-    return write_structures(learned_cells_file(ctx), cells)
+    return write_structures(ctx.run.learned_cells, cells)
 
 
 # --- restart points ----------------------------------------------------------------------------
@@ -352,19 +341,12 @@ def set_restart(ctx: Context, progress: dict, phase: str, walker: int, atoms: At
                 segment: int | str) -> None:
     """Save a walker's new restart point under a name of its own and point `progress` at it;
     the caller's next save_progress commits it (until then a resume uses the old one)."""
-    folder = ctx.run.structures / "restarts" / phase
-    path = folder / f"walker-{walker}.segment-{segment}.extxyz"
+    path = ctx.run.restart_point(phase, walker, segment)
     write_structures(path, [atoms])
     progress.setdefault("restarts", {}).setdefault(phase, {})[str(walker)] = \
-        str(path.relative_to(ctx.run.path))
-    for stale in _restart_files(folder, walker)[RESTARTS_KEPT:]:
+        ctx.run.relative(path)
+    for stale in ctx.run.restart_points(phase, walker)[RESTARTS_KEPT:]:
         stale.unlink()
-
-
-def _restart_files(folder: Path, walker: int) -> list[Path]:
-    """A walker's restart points in a phase's folder, newest first."""
-    return sorted(folder.glob(f"walker-{walker}.segment-*.extxyz"), key=os.path.getmtime,
-                  reverse=True)
 
 
 def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> Atoms:
@@ -376,8 +358,9 @@ def _restart(ctx: Context, phases: list[Phase], walker: int, progress: dict) -> 
         relative = restarts.get(phase.name, {}).get(str(walker))
         if relative is None:
             continue
-        path = ctx.run.path / relative
-        for candidate in [path] + [p for p in _restart_files(path.parent, walker) if p != path]:
+        path = ctx.run.resolve(relative)
+        older = [p for p in ctx.run.restart_points(phase.name, walker) if p != path]
+        for candidate in [path] + older:
             try:
                 return read_structures(candidate)[-1]
             except Exception as error:  # damaged: an older point is the best left
@@ -396,7 +379,7 @@ def current_generation(ctx: Context, phase: Phase, progress: dict) -> tuple[int,
         return 0, train_generation(ctx, 0, phase, progress)
     if progress.get("pending_selection") == latest:
         # the break of `latest` has been committed: label its selection (what the ledger lacks)
-        selected = read_structures(_selection_file(ctx, latest))
+        selected = read_structures(ctx.run.selection(latest))
         report = label(selected, ctx.ledger, ctx.config.oracle, ctx.run.oracle_calls,
                        f"gen-{latest:04d}")
         logger.info("  labelled the selection of generation %d: %s", latest, report.summary())
@@ -589,21 +572,18 @@ def final_trajectories(ctx: Context, phase: str, walker: int | None = None
                        ) -> tuple[int | None, list[Path]]:
     """The last generation that ran MD in `phase` and its trajectory files in segment order
     (of one walker if given): the phase's converged, clean run. (None, []) if there is none."""
-    folder = ctx.run.path / "trajectories" / phase
-    generations = {int(path.name.split("-")[1]) for path in folder.glob("gen-*.extxyz")}
+    generations = {int(path.name.split("-")[1]) for path in ctx.run.trajectories(phase)}
     if not generations:
         return None, []
     final = max(generations)
-    who = "*" if walker is None else str(walker)
-    return final, sorted(folder.glob(f"gen-{final:04d}-*-walker-{who}.extxyz"))
+    return final, ctx.run.trajectories(phase, final, walker)
 
 
 def _trajectory(ctx: Context, phase: Phase, generation: int, segment: int,
                 walker: int) -> Path | None:
     if not ctx.config.md.dump_every:
         return None
-    name = f"gen-{generation:04d}-{segment:04d}-walker-{walker}.extxyz"
-    return ctx.run.path / "trajectories" / phase.name / name
+    return ctx.run.trajectory(phase.name, generation, segment, walker)
 
 
 # --- progress in state.json ------------------------------------------------------------------

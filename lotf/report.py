@@ -9,7 +9,7 @@ from lotf.store import RunDir, atomic_write
 
 
 def results_file(run: RunDir) -> Path:
-    return run.path / "results.json"
+    return run.results_file
 
 
 def read_results(run: RunDir) -> dict:
@@ -59,7 +59,7 @@ def pyplot():
 def save_figure(run: RunDir, name: str, figure, data: list[dict] | None = None) -> Path:
     """Write the figure as figures/<name>.png and, for publication, .svg and .pdf (vector),
     with the numbers drawn as figures/<name>.csv (one row per point); release it."""
-    path = run.path / "figures" / f"{name}.png"
+    path = run.figure(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=120)

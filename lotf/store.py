@@ -92,6 +92,103 @@ class RunDir:
     potentials = property(lambda self: self.path / "potentials")
     oracle_calls = property(lambda self: self.path / "oracle")
     log_file = property(lambda self: self.path / "logs" / "lotf.log")
+    results_file = property(lambda self: self.path / "results.json")
+    figures = property(lambda self: self.path / "figures")
+    calibration = property(lambda self: self.path / "calibration")
+    # structures the stages hand on: built starts, bootstrap frames, learned cells, glasses
+    initial_structures = property(lambda self: self.structures / "initial.extxyz")
+    bootstrap_frames = property(lambda self: self.structures / "bootstrap.extxyz")
+    learned_cells = property(lambda self: self.structures / "learned.extxyz")
+    MELT_QUENCH = "melt-quench"  # the glass protocol's name: its folder and glasses file
+    glasses = property(lambda self: self.structures / f"{self.MELT_QUENCH}.extxyz")
+    melt_starts = property(lambda self: self.structures / f"{self.MELT_QUENCH}-start.extxyz")
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path state.json records relative to the run directory, made whole."""
+        return self.path / relative
+
+    def relative(self, path: Path) -> str:
+        """How state.json records a path inside the run directory."""
+        return str(path.relative_to(self.path))
+
+    # --- learning: selections, harvests, restart points, trajectories ---------------------------
+    def selection(self, generation: int) -> Path:
+        """The structures a break of `generation` selected for labelling."""
+        return self.structures / f"selected-gen-{generation:04d}.extxyz"
+
+    def harvest(self, generation: int) -> Path:
+        """Candidates kept while `generation`'s selection was being labelled."""
+        return self.structures / f"harvest-gen-{generation:04d}.extxyz"
+
+    def restart_point(self, phase: str, walker: int, segment: int | str) -> Path:
+        """A walker's restart point in a phase after an MD segment."""
+        return self.structures / "restarts" / phase / f"walker-{walker}.segment-{segment}.extxyz"
+
+    def restart_points(self, phase: str, walker: int) -> list[Path]:
+        """A walker's restart points in a phase, newest first."""
+        folder = self.structures / "restarts" / phase
+        return sorted(folder.glob(f"walker-{walker}.segment-*.extxyz"), key=os.path.getmtime,
+                      reverse=True)
+
+    def trajectory(self, phase: str, generation: int, segment: int, walker: int) -> Path:
+        """The frames of one MD segment of a learning phase."""
+        return self.path / "trajectories" / phase / \
+            f"gen-{generation:04d}-{segment:04d}-walker-{walker}.extxyz"
+
+    def trajectories(self, phase: str, generation: int | None = None,
+                     walker: int | None = None) -> list[Path]:
+        """A phase's trajectory files (of one generation, one walker), in segment order."""
+        gen = "*" if generation is None else f"{generation:04d}"
+        who = "*" if walker is None else str(walker)
+        return sorted((self.path / "trajectories" / phase).glob(
+            f"gen-{gen}-*-walker-{who}.extxyz"))
+
+    def trajectory_phases(self) -> list[str]:
+        """The learning phases that wrote trajectories."""
+        return sorted(p.name for p in (self.path / "trajectories").glob("*/"))
+
+    # --- protocols: schedules of chunks per replica -----------------------------------------
+    def protocol(self, name: str) -> Path:
+        """Where protocol `name` keeps its replicas."""
+        return self.path / "protocols" / name
+
+    def protocols(self) -> list[str]:
+        """The protocols that ran here."""
+        return sorted(p.name for p in (self.path / "protocols").glob("*/"))
+
+    def replica(self, name: str, replica: int) -> Path:
+        """Where a replica's chunks of protocol `name` are kept."""
+        return self.protocol(name) / f"replica-{replica}"
+
+    def replicas(self, name: str) -> list[int]:
+        """The replicas of protocol `name` that have a folder, in order."""
+        found = [int(p.name.split("-")[1]) for p in self.protocol(name).glob("replica-*")
+                 if p.name.split("-")[1].isdigit()]
+        return sorted(found)
+
+    def chunk_state(self, name: str, replica: int, index: int) -> Path:
+        """A replica's state after chunk `index` (the next chunk's start)."""
+        return self.replica(name, replica) / f"state-{index:04d}.extxyz"
+
+    def chunk_history(self, name: str, replica: int, index: int) -> Path:
+        """A replica's thermo history of chunk `index`."""
+        return self.replica(name, replica) / f"history-{index:04d}.json"
+
+    def chunk_histories(self, name: str, replica: int) -> list[Path]:
+        """A replica's chunk histories, in order."""
+        return sorted(self.replica(name, replica).glob("history-*.json"))
+
+    def chunk_trajectory(self, name: str, replica: int, index: int, step: str) -> Path:
+        """The frames of chunk `index` (in schedule step `step`)."""
+        return self.replica(name, replica) / f"chunk-{index:04d}-{step}.extxyz"
+
+    def step_trajectories(self, name: str, replica: int, step: str) -> list[Path]:
+        """The trajectory files of one schedule step of a replica, in order."""
+        return sorted(self.replica(name, replica).glob(f"chunk-*-{step}.extxyz"))
+
+    def figure(self, name: str) -> Path:
+        """A figure's PNG (its SVG, PDF and CSV sit beside it)."""
+        return self.figures / f"{name}.png"
 
     def exists(self) -> bool:
         """True once a campaign has been started here."""

@@ -9,12 +9,12 @@ killed run resumes at the chunk it was in.
 """
 
 import json
-from pathlib import Path
 
 from ase import Atoms
 
 from lotf.config import Phase
 from lotf.context import Context
+from lotf.errors import StageFailed
 from lotf.faults import checkpoint
 from lotf.learn import (
     break_description,
@@ -36,38 +36,49 @@ def run_protocol(ctx: Context, name: str, steps: list[Step], chunk_fs: float, ti
     pieces = chunks(steps, chunk_fs, timestep_fs)
     finals = []
     for replica, initial in enumerate(replicas):
-        folder = replica_folder(ctx, name, replica)
         for chunk in pieces[_chunks_done(ctx, name, replica):]:
-            start = read_structures(folder / f"state-{chunk.index - 1:04d}.extxyz")[-1] \
+            start = read_structures(ctx.run.chunk_state(name, replica, chunk.index - 1))[-1] \
                 if chunk.index else initial
             _run_chunk(ctx, name, replica, chunk, start, timestep_fs)
-        finals.append(read_structures(folder / f"state-{len(pieces) - 1:04d}.extxyz")[-1])
+        finals.append(read_structures(ctx.run.chunk_state(name, replica, len(pieces) - 1))[-1])
     return finals
-
-
-def replica_folder(ctx: Context, name: str, replica: int) -> Path:
-    """Where a replica's chunks of protocol `name` are kept."""
-    return ctx.run.path / "protocols" / name / f"replica-{replica}"
 
 
 def history(ctx: Context, name: str, replica: int) -> dict[str, list]:
     """A replica's thermo history (time_ps from the schedule's start, temp, pe, press, vol ...)
     over its finished chunks, with the step each point belongs to."""
     merged: dict[str, list] = {}
-    for path in sorted(replica_folder(ctx, name, replica).glob("history-*.json")):
+    for path in ctx.run.chunk_histories(name, replica):
         for key, values in json.loads(path.read_text()).items():
             merged.setdefault(key, []).extend(values)
     return merged
 
 
-def step_trajectories(ctx: Context, name: str, replica: int, step: str) -> list[Path]:
-    """The trajectory files of one step of a replica, in order."""
-    return sorted(replica_folder(ctx, name, replica).glob(f"chunk-*-{step}.extxyz"))
+def step_frames(ctx: Context, name: str, step: str) -> list[list[Atoms]]:
+    """Each replica's frames of one step of protocol `name`, in time order (replicas with none
+    left out)."""
+    replicas = []
+    for replica in ctx.run.replicas(name):
+        paths = ctx.run.step_trajectories(name, replica, step)
+        frames = [atoms for path in paths for atoms in read_structures(path)]
+        if frames:
+            replicas.append(frames)
+    return replicas
+
+
+def glass_frames(ctx: Context) -> list[list[Atoms]]:
+    """Each replica's melt-quench production frames, in time order: what the glass analyses
+    read; StageFailed if there are none."""
+    replicas = step_frames(ctx, ctx.run.MELT_QUENCH, "production")
+    if not replicas:
+        raise StageFailed("no melt-quench production frames: run the melt_quench stage first "
+                          "(with md.dump_every above 0)")
+    return replicas
 
 
 def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms,
                timestep_fs: float) -> None:
-    step, folder = chunk.step, replica_folder(ctx, name, replica)
+    step = chunk.step
     pressure = None if step.pressure_bar is None else f"{step.pressure_bar!r} bar"
     converged = ctx.config.md.phases[-1] if ctx.config.md.phases else None
     phase = Phase(name=f"{name}-{step.name}", ensemble=step.ensemble,
@@ -82,7 +93,7 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
         settings = md_settings(ctx.config, phase, steps, progress, generation)
         logger.info("%s replica %d, chunk %d (%s, %g -> %g K), generation %d: %d steps", name,
                     replica, chunk.index, step.name, chunk.start_k, chunk.end_k, generation, steps)
-        trajectory = folder / f"chunk-{chunk.index:04d}-{step.name}.extxyz" \
+        trajectory = ctx.run.chunk_trajectory(name, replica, chunk.index, step.name) \
             if ctx.config.md.dump_every else None
         result = run_md(potential, start, settings, trajectory=trajectory)
         progress["segments"] += 1
@@ -96,8 +107,9 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     thermo = {key: [float(v) for v in values] for key, values in result.thermo.items()}
     thermo["time_ps"] = [offset + t for t in thermo["time_ps"]]
     thermo["stage"] = [step.name] * len(thermo["time_ps"])
-    atomic_write(folder / f"history-{chunk.index:04d}.json", lambda f: json.dump(thermo, f))
-    write_structures(folder / f"state-{chunk.index:04d}.extxyz", [result.final])
+    atomic_write(ctx.run.chunk_history(name, replica, chunk.index),
+                 lambda f: json.dump(thermo, f))
+    write_structures(ctx.run.chunk_state(name, replica, chunk.index), [result.final])
     # the chunk and the learning progress it advanced (its MD's seed) in one commit: a resume
     # either reruns the chunk with the same seed or goes on after it
     state = ctx.run.read_state()

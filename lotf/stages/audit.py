@@ -18,10 +18,9 @@ from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.learn import learning_progress, load_generation, train_generation
 from lotf.log import logger
+from lotf.protocols.runner import glass_frames
 from lotf.report import add_result, read_results
-from lotf.stages.melt_quench import NAME as MELT_QUENCH
-from lotf.stages.melt_quench import melt_quench, production_frames
-from lotf.stages.registry import Section, register_stage
+from lotf.stages.registry import Section, register_stage, registered
 
 
 @register_stage("audit", section=Section("audit", Audit, Audit()), needs=("melt_quench",),
@@ -39,7 +38,7 @@ def audit(ctx: Context) -> dict:
             _retrain(ctx, state["rounds"][-1]["generation"], state["round"])
             state["step"] = "rerun"
         else:  # rerun: the melt-quench on the retrained potential (resumes chunk by chunk)
-            melt_quench(ctx)
+            registered()["melt_quench"].run(ctx)
             state.update(round=state["round"] + 1, step="audit")
         _save(ctx, state)
     final = state["rounds"][-1]
@@ -62,7 +61,7 @@ def _round(ctx: Context, index: int) -> dict:
     spec = ctx.config.audit
     generation = ctx.run.latest_generation()
     potential = load_generation(ctx, generation)
-    frames = [atoms for replica in production_frames(ctx) for atoms in replica]
+    frames = [atoms for replica in glass_frames(ctx) for atoms in replica]
     errors = oracle_errors(ctx, sample(frames, spec.frames, [ctx.config.seed, index]), potential,
                            generation)
     if errors is None:
@@ -84,15 +83,15 @@ def _retrain(ctx: Context, audited: int, index: int) -> None:
     if ctx.run.latest_generation() <= audited:
         phases = ctx.config.md.phases
         train_generation(ctx, audited + 1, phases[-1] if phases else None, learning_progress(ctx))
-    protocol = ctx.run.path / "protocols" / MELT_QUENCH
-    kept = protocol.with_name(f"{MELT_QUENCH}.audit-{index}")
+    protocol = ctx.run.protocol(ctx.run.MELT_QUENCH)
+    kept = protocol.with_name(f"{protocol.name}.audit-{index}")
     if protocol.is_dir() and not kept.exists():
         protocol.rename(kept)
-        glasses = ctx.run.structures / f"{MELT_QUENCH}.extxyz"
+        glasses = ctx.run.glasses
         if glasses.is_file():
             shutil.copy2(glasses, kept / glasses.name)
     state = ctx.run.read_state()  # the protocol's chunks count from zero again
-    state.get("protocols", {}).pop(MELT_QUENCH, None)
+    state.get("protocols", {}).pop(ctx.run.MELT_QUENCH, None)
     ctx.run.write_state(state)
     logger.info("audit: generation %d trained with the audit's labels; the melt-quench runs "
                 "again on it (the previous run is kept in %s)", audited + 1, kept)

@@ -204,7 +204,7 @@ def rattled_copies(structures: list[Atoms], spec: RattleBootstrap, seed: int) ->
 @bootstrap_method(RattleBootstrap)
 def rattle(ctx: Context) -> dict:
     """Make the rattled structures once, save them, and label whatever the ledger lacks."""
-    path = ctx.run.structures / "bootstrap.extxyz"
+    path = ctx.run.bootstrap_frames
     if path.is_file():
         candidates = read_structures(path)
     else:
@@ -262,7 +262,7 @@ def oracle_md(ctx: Context) -> dict:
         calculator = _LedgerCalculator(ctx, pool)
         for index, start in enumerate(initial):
             kept += _trajectory(start, index, spec, calculator, ctx.config.seed)
-    write_structures(ctx.run.structures / "bootstrap.extxyz", kept)
+    write_structures(ctx.run.bootstrap_frames, kept)
     logger.info("bootstrap: %d frames kept of %d steps; %s", len(kept),
                 calculator.report.requested, calculator.report.summary())
     return _summary(len(kept), calculator.report)

@@ -20,7 +20,7 @@ from lotf.learn import final_trajectories, load_generation
 from lotf.ledger import VALIDATION, oracle_id
 from lotf.log import logger
 from lotf.oracle import fingerprint
-from lotf.protocols.runner import step_trajectories
+from lotf.protocols.runner import step_frames
 from lotf.report import add_result, pyplot, read_results, save_figure, write_csv
 from lotf.stages.registry import LABELS, register_stage
 from lotf.store import read_structures
@@ -34,7 +34,7 @@ def calibrate(ctx: Context) -> dict:
     if not frame_pairs:
         raise StageFailed("calibrate: no labelled frame was graded by a potential yet (no "
                           "break's selection nor validation frames): run learn and validate")
-    folder = ctx.run.path / "calibration"
+    folder = ctx.run.calibration
     folder.mkdir(exist_ok=True)
     write_csv(folder / "atoms.csv", atoms_pairs)
     write_csv(folder / "frames.csv", frame_pairs)
@@ -118,17 +118,13 @@ def _science_frames(ctx: Context) -> dict[str, list[Atoms]]:
     diffusion ladder) and the protocols' production steps, each with the grade MD recorded."""
     learning = {phase.name for phase in ctx.config.md.phases}
     groups = {}
-    for folder in sorted((ctx.run.path / "trajectories").glob("*/")):
-        if folder.name not in learning:
-            groups[folder.name] = [atoms for path in final_trajectories(ctx, folder.name)[1]
-                                   for atoms in read_structures(path)]
-    for protocol in sorted((ctx.run.path / "protocols").glob("*/")):
-        replicas = sorted(protocol.glob("replica-*"), key=lambda path: int(path.name.split("-")[1]))
-        groups[f"{protocol.name} production"] = [
-            atoms for replica in replicas
-            for path in step_trajectories(ctx, protocol.name, int(replica.name.split("-")[1]),
-                                          "production")
-            for atoms in read_structures(path)]
+    for phase in ctx.run.trajectory_phases():
+        if phase not in learning:
+            groups[phase] = [atoms for path in final_trajectories(ctx, phase)[1]
+                             for atoms in read_structures(path)]
+    for protocol in ctx.run.protocols():
+        groups[f"{protocol} production"] = [
+            atoms for frames in step_frames(ctx, protocol, "production") for atoms in frames]
     return {name: [a for a in frames if "grade" in a.info] for name, frames in groups.items()
             if any("grade" in a.info for a in frames)}
 

@@ -234,7 +234,7 @@ def diffusion(ctx: Context) -> dict:
 def _start_from_glass(ctx: Context, first: Phase) -> None:
     """After a melt-quench, the ladder runs in the glasses' room-temperature cells (the paper's
     fixed lattice): walker k's first temperature starts from glass k, cyclically."""
-    glasses_file = ctx.run.structures / "melt-quench.extxyz"
+    glasses_file = ctx.run.glasses
     if not glasses_file.is_file():
         return
     glasses = read_structures(glasses_file)

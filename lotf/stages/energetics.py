@@ -35,8 +35,8 @@ from lotf.learn import load_generation
 from lotf.log import logger
 from lotf.model import Strict
 from lotf.potential import Potential
+from lotf.protocols.runner import glass_frames
 from lotf.report import add_result
-from lotf.stages.melt_quench import production_frames
 from lotf.stages.registry import Problem, Section, register_stage
 
 
@@ -77,7 +77,7 @@ def _check(config: Campaign) -> list[Problem]:
 def energetics(ctx: Context) -> dict:
     spec = ctx.config.energetics
     potential = load_generation(ctx, ctx.run.latest_generation())
-    replicas = production_frames(ctx)
+    replicas = glass_frames(ctx)
     energies = [_energies(potential, frames) for frames in replicas]
     composition = composition_of(replicas[0][0].get_chemical_symbols())
     formula = _formula(spec.formula or replicas[0][0].get_chemical_formula(empirical=True))

@@ -18,13 +18,13 @@ from lotf.analysis.coverage import flags as coverage_flags
 from lotf.calculator import MTP
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learn import learned_cells_file, load_generation
+from lotf.learn import load_generation
 from lotf.ledger import oracle_id
 from lotf.log import logger
 from lotf.model import Strict
 from lotf.offline import refuse_new
 from lotf.oracle import fingerprint
-from lotf.protocols.runner import history, run_protocol, step_trajectories
+from lotf.protocols.runner import history, run_protocol
 from lotf.protocols.schedule import Step
 from lotf.quantities import (
     MAX_MD_FS,
@@ -81,7 +81,6 @@ class MeltQuench(Strict):
                  Step("production", "nvt", cold, cold, self.production, None)]
         return [step for step in steps if step.duration_fs > 0]
 
-NAME = "melt-quench"
 MINIMIZE_FMAX = 0.1  # eV/Å: enough to separate close contacts; the melt does the rest
 HISTORY = (("temp", "T (K)"), ("density", "ρ (g/cm³)"), ("pe_per_atom", "E (eV/atom)"),
            ("press", "p (bar)"))
@@ -94,9 +93,10 @@ def melt_quench(ctx: Context) -> dict:
     if spec is None:
         raise UserError("the melt_quench stage needs a `melt_quench:` section")
     replicas = _starts(ctx)
-    glasses = run_protocol(ctx, NAME, spec.steps(), spec.chunk, spec.timestep, replicas)
-    write_structures(ctx.run.structures / "melt-quench.extxyz", glasses)
-    histories = [_with_density(history(ctx, NAME, r), replicas[r]) for r in range(len(replicas))]
+    name = ctx.run.MELT_QUENCH
+    glasses = run_protocol(ctx, name, spec.steps(), spec.chunk, spec.timestep, replicas)
+    write_structures(ctx.run.glasses, glasses)
+    histories = [_with_density(history(ctx, name, r), replicas[r]) for r in range(len(replicas))]
     rows = [_summary(h, glass) for h, glass in zip(histories, glasses, strict=True)]
     densities = np.array([row["production_density_g_cm3"] for row in rows])
     result = {"replicas": rows, "density_g_cm3": float(densities.mean()),
@@ -127,7 +127,7 @@ def _starts(ctx: Context) -> list[Atoms]:
     if start == "initial":
         cells = _minimized(ctx, ctx.initial_structures())
     else:
-        path = learned_cells_file(ctx)
+        path = ctx.run.learned_cells
         if not path.is_file():
             raise StageFailed(f"melt_quench: start: learned, but {path} is missing; the learn "
                               "stage writes it once it converges")
@@ -141,7 +141,7 @@ def _minimized(ctx: Context, cells: list[Atoms]) -> list[Atoms]:
     """The initial cells relaxed in their positions by `melt_quench.minimize` FIRE steps on the
     newest potential, once (kept in structures/, so every resume melts the same starts)."""
     steps = ctx.config.melt_quench.minimize
-    path = ctx.run.structures / "melt-quench-start.extxyz"
+    path = ctx.run.melt_starts
     if path.is_file():
         return read_structures(path)
     if not steps:
@@ -212,17 +212,3 @@ def _history_figure(ctx: Context, histories: list[dict[str, np.ndarray]]) -> Non
     axes[0].legend(fontsize=7, loc="lower left")
     axes[-1].set_xlabel("time (ps)")
     save_figure(ctx.run, "melt-quench-history", figure, data)
-
-
-def production_frames(ctx: Context) -> list[list[Atoms]]:
-    """Each replica's melt-quench production frames, in time order."""
-    replicas = []
-    for replica in range(len(_starts(ctx))):
-        paths = step_trajectories(ctx, NAME, replica, "production")
-        frames = [atoms for path in paths for atoms in read_structures(path)]
-        if frames:
-            replicas.append(frames)
-    if not replicas:
-        raise StageFailed("no melt-quench production frames: run the melt_quench stage first "
-                          "(with md.dump_every above 0)")
-    return replicas

@@ -24,11 +24,11 @@ from lotf.crosscheck import unknown_species
 from lotf.errors import StageFailed
 from lotf.log import logger
 from lotf.model import Strict
+from lotf.protocols.runner import glass_frames
 from lotf.quantities import (
     Species,
 )
 from lotf.report import add_result, pyplot, save_figure
-from lotf.stages.melt_quench import production_frames
 from lotf.stages.registry import Problem, Section, register_stage
 from lotf.units import density_g_cm3
 
@@ -88,7 +88,7 @@ def _check(config: Campaign) -> list[Problem]:
                 needs=("melt_quench",), trajectories=True, reports=True, check=_check)
 def structure(ctx: Context) -> dict:
     spec = ctx.config.structure
-    replicas = production_frames(ctx)
+    replicas = glass_frames(ctx)
     frames = [atoms for replica in replicas for atoms in replica]
     rdf = partial_rdfs(frames, spec.rdf_max, spec.bins)
     pairs = [tuple(p.split("-")) for p in spec.coordination] or sorted(rdf.g)
