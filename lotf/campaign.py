@@ -12,7 +12,7 @@ from lotf.doctor import repair
 from lotf.errors import UserError
 from lotf.faults import checkpoint
 from lotf.labelling import label
-from lotf.learn import repair_generations
+from lotf.learning import Learner
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
 from lotf.md import groups
@@ -56,7 +56,7 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
         _store_config(run, config_path, base_dir)
         logger.info("campaign %s in %s", config.name, run.path)
         context = Context(config, run, Ledger(run.ledger_file))
-        repair_generations(context)
+        Learner(context).repair()
         state = run.read_state()
         state["base_dir"] = str(base_dir)
         for name in config.stages:
@@ -109,7 +109,7 @@ def doctor(path: Path) -> list[str]:
         config = load_config(run.config, base_dir=_stored_base(run))
         context = Context(config, run, Ledger(run.ledger_file))
         done += [f"{run.generation_dir(g).relative_to(run.path)}: damaged; retrained from the "
-                 "ledger" for g in repair_generations(context)]
+                 "ledger" for g in Learner(context).repair()]
     return done
 
 

@@ -11,7 +11,7 @@ and does, each reported in one line:
 - a protocol chunk whose end state or history is unreadable: the replica reruns from it;
 - the leftovers of writes a kill interrupted (hidden .tmp files, unfinished generations).
 
-Damaged potentials and restart points are handled where they are read (`lotf.learn`).
+Damaged potentials and restart points are handled where they are read (`lotf.learning`).
 """
 
 import os

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from lotf.errors import UserError
+from lotf.learning.state import LearningState
 from lotf.ledger import Ledger
 from lotf.store import RunDir
 
@@ -41,7 +42,7 @@ def campaign_status(path: Path) -> dict[str, Any]:
         "generation": state.get("generation", 0),
         "oracle_calls": calls,
         "converged": state.get("converged", False),
-        "phase": learn.get("phase", 0),
+        "phase": learn.get("current"),
         "md_time_ps_without_break": _clean_md_ps(state, learn),
         "converged_phases": learn.get("converged_phases", {}),
         "breaks": learn.get("breaks", 0),
@@ -57,7 +58,7 @@ def _clean_md_ps(state: dict, learn: dict) -> float:
     finished = list(learn.get("converged_phases", {}).values())
     if state.get("converged") and finished:
         return finished[-1]
-    return learn.get("md_fs_without_break", 0.0) / 1000.0
+    return LearningState.model_validate(learn).clean_ps()
 
 
 def render(report: dict[str, Any]) -> str:
@@ -81,7 +82,7 @@ def render(report: dict[str, Any]) -> str:
         f"generation    : {report['generation']}",
         f"oracle calls  : {calls['total']} ({calls['ok']} ok, {calls['failed']} failed, "
         f"{calls['quarantined']} configurations quarantined; {calls['imported']} labels imported)",
-        f"learning      : phase {report['phase']}, {report['breaks']} breaks, "
+        f"learning      : phase {report['phase'] or '-'}, {report['breaks']} breaks, "
         f"{report['md_time_ps_without_break']:.1f} ps of MD without a break",
         f"converged     : {'yes' if report['converged'] else 'no'}",
         f"updated       : {report['updated']}",

@@ -13,7 +13,7 @@ import yaml
 from test_glass_stages import MELT_QUENCH, _campaign
 
 from lotf.context import Context
-from lotf.learn import load_generation
+from lotf.learning import Learner
 from lotf.ledger import Ledger, oracle_id
 from lotf.oracle import fingerprint
 from lotf.schema import load_config
@@ -73,7 +73,7 @@ def test_a_failing_audit_retrains_and_reruns_the_melt_quench(learned, tmp_path, 
     source = f"audit-{first['generation']:04d}"
     labelled = [atoms for name, atoms in ctx.ledger.labelled_sources(oracle, lambda s: s == source)]
     assert len(labelled) == 6
-    potential = load_generation(ctx, first["generation"])
+    potential = Learner(ctx).generation(first["generation"])
     errors = [(potential.evaluate(a).energy - a.get_potential_energy()) / len(a) for a in labelled]
     assert first["energy_rmse_mev_per_atom"] == pytest.approx(
         1e3 * np.sqrt(np.mean(np.square(errors))), rel=1e-9)

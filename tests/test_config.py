@@ -173,11 +173,12 @@ def test_auto_workers_take_the_cores_slurm_gave_the_job(monkeypatch):
 
 
 def test_the_barostat_reaches_every_md_run():
-    from lotf.learn import md_settings
+    from lotf.learning.learner import md_settings
+    from lotf.learning.state import LearningState
 
     config = load_config(demo_config())
     npt = config.md.phases[1]
-    progress = {"segments": 0, "generations": {}}
+    progress = LearningState()
     assert md_settings(config, npt, 10, progress, 0).barostat == "aniso"  # the default
     iso = config.model_copy(update={"md": config.md.model_copy(update={"barostat": "iso"})})
     assert md_settings(iso, npt, 10, progress, 0).barostat == "iso"

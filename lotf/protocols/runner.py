@@ -16,16 +16,9 @@ from lotf.config import Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
-from lotf.learn import (
-    break_description,
-    current_generation,
-    handle_break,
-    learning_progress,
-    md_settings,
-)
+from lotf.learning import Learner, break_description
 from lotf.log import logger
 from lotf.md.ensembles import ensemble
-from lotf.md.run import run_md
 from lotf.protocols.schedule import Chunk, Step, chunks
 from lotf.store import atomic_write, read_structures, write_structures
 
@@ -86,23 +79,21 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
                   timestep=f"{timestep_fs!r} fs", length=f"{chunk.duration_fs!r} fs",
                   weights=converged.weights if converged else None,  # no refit to start with
                   barostat=step.barostat if ensemble(step.ensemble).needs_pressure else None)
-    progress = learning_progress(ctx)
+    learner = Learner(ctx)
     steps = round(chunk.duration_fs / timestep_fs)
     while True:
-        generation, potential = current_generation(ctx, phase, progress)
-        settings = md_settings(ctx.config, phase, steps, progress, generation)
+        generation, potential = learner.potential_for(phase)
         logger.info("%s replica %d, chunk %d (%s, %g -> %g K), generation %d: %d steps", name,
                     replica, chunk.index, step.name, chunk.start_k, chunk.end_k, generation, steps)
         trajectory = ctx.run.chunk_trajectory(name, replica, chunk.index, step.name) \
             if ctx.config.md.dump_every else None
-        result = run_md(potential, start, settings, trajectory=trajectory)
-        progress["segments"] += 1
+        result = learner.explore(phase, generation, potential, start, steps, trajectory)
         checkpoint("chunk")
         if not result.halted:
             break
         logger.info("  max grade %.3g%s: learning, then the chunk again", result.max_grade,
                     break_description(result))
-        handle_break(ctx, phase, generation, potential, result, progress)
+        learner.learn_from(phase, generation, potential, result)
     offset = chunk.start_fs / 1000.0
     thermo = {key: [float(v) for v in values] for key, values in result.thermo.items()}
     thermo["time_ps"] = [offset + t for t in thermo["time_ps"]]
@@ -112,10 +103,10 @@ def _run_chunk(ctx: Context, name: str, replica: int, chunk: Chunk, start: Atoms
     write_structures(ctx.run.chunk_state(name, replica, chunk.index), [result.final])
     # the chunk and the learning progress it advanced (its MD's seed) in one commit: a resume
     # either reruns the chunk with the same seed or goes on after it
-    state = ctx.run.read_state()
-    state["learn"] = progress
-    state.setdefault("protocols", {}).setdefault(name, {})[str(replica)] = chunk.index + 1
-    ctx.run.write_state(state)
+    def count_chunk(state: dict) -> None:
+        state.setdefault("protocols", {}).setdefault(name, {})[str(replica)] = chunk.index + 1
+
+    learner.save(also=count_chunk)
     checkpoint("chunk-done")
 
 

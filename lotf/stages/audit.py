@@ -16,7 +16,7 @@ import shutil
 from lotf.auditing import Audit, describe, oracle_errors, sample, within
 from lotf.context import Context
 from lotf.errors import StageFailed
-from lotf.learn import learning_progress, load_generation, train_generation
+from lotf.learning import Learner
 from lotf.log import logger
 from lotf.protocols.runner import glass_frames
 from lotf.report import add_result, read_results
@@ -60,7 +60,7 @@ def _round(ctx: Context, index: int) -> dict:
     """Label a random sample of the production frames and compare the newest potential."""
     spec = ctx.config.audit
     generation = ctx.run.latest_generation()
-    potential = load_generation(ctx, generation)
+    potential = Learner(ctx).generation(generation)
     frames = [atoms for replica in glass_frames(ctx) for atoms in replica]
     errors = oracle_errors(ctx, sample(frames, spec.frames, [ctx.config.seed, index]), potential,
                            generation)
@@ -82,7 +82,7 @@ def _retrain(ctx: Context, audited: int, index: int) -> None:
     melt-quench's protocol and glasses aside, so that it runs again from its start cells."""
     if ctx.run.latest_generation() <= audited:
         phases = ctx.config.md.phases
-        train_generation(ctx, audited + 1, phases[-1] if phases else None, learning_progress(ctx))
+        Learner(ctx).train(audited + 1, phases[-1] if phases else None)
     protocol = ctx.run.protocol(ctx.run.MELT_QUENCH)
     kept = protocol.with_name(f"{protocol.name}.audit-{index}")
     if protocol.is_dir() and not kept.exists():

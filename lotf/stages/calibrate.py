@@ -16,7 +16,7 @@ from lotf.analysis.calibration import QuantileMap
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.generations import selection_generation
-from lotf.learn import final_trajectories, load_generation
+from lotf.learning import Learner
 from lotf.ledger import VALIDATION, oracle_id
 from lotf.log import logger
 from lotf.oracle import fingerprint
@@ -87,11 +87,11 @@ def _pairs(ctx: Context) -> tuple[list[dict], list[dict]]:
 
     oracle = oracle_id(fingerprint(ctx.config.oracle.calculator, ctx.config.oracle.params))
     labelled = ctx.ledger.labelled_sources(oracle, lambda source: graded_by(source) is not None)
-    potentials, atoms_rows, frame_rows = {}, [], []
+    learner, potentials, atoms_rows, frame_rows = Learner(ctx), {}, [], []
     for frame, (source, atoms) in enumerate(labelled):
         generation = graded_by(source)
         if generation not in potentials:
-            potentials[generation] = load_generation(ctx, generation)
+            potentials[generation] = learner.generation(generation)
         predicted = potentials[generation].evaluate(atoms)
         force_errors = np.linalg.norm(predicted.forces - atoms.get_forces(), axis=1)
         grades = (predicted.atom_grades if predicted.atom_grades is not None
@@ -117,10 +117,10 @@ def _science_frames(ctx: Context) -> dict[str, list[Atoms]]:
     """The frames the science stages analysed: MD phases that are not learning phases (the
     diffusion ladder) and the protocols' production steps, each with the grade MD recorded."""
     learning = {phase.name for phase in ctx.config.md.phases}
-    groups = {}
+    learner, groups = Learner(ctx), {}
     for phase in ctx.run.trajectory_phases():
         if phase not in learning:
-            groups[phase] = [atoms for path in final_trajectories(ctx, phase)[1]
+            groups[phase] = [atoms for path in learner.final_trajectories(phase)[1]
                              for atoms in read_structures(path)]
     for protocol in ctx.run.protocols():
         groups[f"{protocol} production"] = [

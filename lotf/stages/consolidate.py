@@ -13,7 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learn import learning_progress, train_generation
+from lotf.learning import Learner
 from lotf.ledger import NOT_FOR_TRAINING, Ledger, oracle_id
 from lotf.log import logger
 from lotf.model import Strict
@@ -62,10 +62,9 @@ def consolidate(ctx: Context) -> dict:
                                                str(directory)) for atoms in frames)
         logger.info("consolidate: %d labels from %s (%d new here)", len(frames), directory, added)
         by_campaign[str(directory)] = frames
-    progress = learning_progress(ctx)
     latest = ctx.run.latest_generation()
     generation = 0 if latest is None else latest + 1
-    potential = train_generation(ctx, generation, None, progress)
+    potential = Learner(ctx).train(generation)
     errors = {name: potential.errors(frames) for name, frames in by_campaign.items()}
     add_result(ctx.run, "consolidation", {"generation": generation, "errors": errors})
     for name, report in errors.items():

@@ -28,14 +28,7 @@ from lotf.config import Campaign, Phase
 from lotf.context import Context
 from lotf.crosscheck import unknown_species
 from lotf.errors import StageFailed, UserError
-from lotf.learn import (
-    final_trajectories,
-    learning_progress,
-    load_generation,
-    run_learning,
-    save_progress,
-    set_restart,
-)
+from lotf.learning import Learner
 from lotf.log import logger
 from lotf.model import Strict
 from lotf.quantities import (
@@ -152,7 +145,7 @@ def diffusion(ctx: Context) -> dict:
     audits: list[dict | None] = []
     _start_from_glass(ctx, phases[0])
     for index, phase in enumerate(phases):
-        run_learning(ctx, ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
+        Learner(ctx).converge(ctx.config.md.phases + phases[: index + 1])  # resumes, if it ran
         replicas: dict[str, list[Diffusivity]] = {name: [] for name in projections}
         walkers = _production(ctx, phase, round(spec.equilibration / 1000.0 / frame_ps))
         audits.append(_audit(ctx, phase, walkers, index))
@@ -238,14 +231,13 @@ def _start_from_glass(ctx: Context, first: Phase) -> None:
     if not glasses_file.is_file():
         return
     glasses = read_structures(glasses_file)
-    progress = learning_progress(ctx)
-    started = progress["restarts"].get(first.name, {})
+    learner = Learner(ctx)
+    started = learner.started(first.name)
     for walker in range(ctx.config.active_learning.walkers):
-        if str(walker) not in started:
+        if walker not in started:
             glass = glasses[walker % len(glasses)].copy()
             glass.set_momenta(None)  # new velocities at the ladder's temperature
-            set_restart(ctx, progress, first.name, walker, glass, "glass")
-            save_progress(ctx, progress)
+            learner.start_walker(first.name, walker, glass, "glass")
             logger.info("diffusion: walker %d starts from melt-quench glass %d", walker,
                         walker % len(glasses))
 
@@ -256,10 +248,11 @@ def _audit(ctx: Context, phase: Phase, walkers: list[list[Atoms]], index: int) -
     count = ctx.config.diffusion.audit_frames
     if not count:
         return None
-    generation = final_trajectories(ctx, phase.name)[0]
+    learner = Learner(ctx)
+    generation = learner.final_trajectories(phase.name)[0]
     frames = [atoms for walker in walkers for atoms in walker]
     errors = oracle_errors(ctx, sample(frames, count, [ctx.config.seed, 7919, index]),
-                           load_generation(ctx, generation), generation)
+                           learner.generation(generation), generation)
     if errors is None:
         logger.warning("diffusion at %g K: the oracle labelled none of the audit's frames",
                        phase.temperature)
@@ -275,10 +268,10 @@ def _audit(ctx: Context, phase: Phase, walkers: list[list[Atoms]], index: int) -
 def _production(ctx: Context, phase: Phase, skip: int) -> list[list[Atoms]]:
     """Each walker's clean trajectory with the phase's final potential, frames in order, the
     first `skip` (equilibration) left out."""
-    walkers = []
+    learner, walkers = Learner(ctx), []
     for walker in range(ctx.config.active_learning.walkers):
         frames: list[Atoms] = []
-        for path in final_trajectories(ctx, phase.name, walker)[1]:
+        for path in learner.final_trajectories(phase.name, walker)[1]:
             segment = read_structures(path)
             # a segment starts at the frame the previous one ended on: keep that frame once
             frames += segment[1:] if frames and segment[0].info.get("step") == 0 else segment

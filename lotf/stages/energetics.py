@@ -31,7 +31,7 @@ from lotf.config import Campaign
 from lotf.context import Context
 from lotf.crosscheck import composition, made_of
 from lotf.errors import StageFailed
-from lotf.learn import load_generation
+from lotf.learning import Learner
 from lotf.log import logger
 from lotf.model import Strict
 from lotf.potential import Potential
@@ -76,7 +76,7 @@ def _check(config: Campaign) -> list[Problem]:
                 needs=("melt_quench",), trajectories=True, reports=True, check=_check)
 def energetics(ctx: Context) -> dict:
     spec = ctx.config.energetics
-    potential = load_generation(ctx, ctx.run.latest_generation())
+    potential = Learner(ctx).generation(ctx.run.latest_generation())
     replicas = glass_frames(ctx)
     energies = [_energies(potential, frames) for frames in replicas]
     composition = composition_of(replicas[0][0].get_chemical_symbols())

@@ -18,7 +18,7 @@ from lotf.analysis.coverage import flags as coverage_flags
 from lotf.calculator import MTP
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learn import load_generation
+from lotf.learning import Learner
 from lotf.ledger import oracle_id
 from lotf.log import logger
 from lotf.model import Strict
@@ -148,7 +148,7 @@ def _minimized(ctx: Context, cells: list[Atoms]) -> list[Atoms]:
         return cells
     refuse_new("a minimisation")
     generation = ctx.run.latest_generation()
-    calculator = MTP(load_generation(ctx, generation))
+    calculator = MTP(Learner(ctx).generation(generation))
     relaxed = []
     for index, cell in enumerate(cells):
         atoms = cell.copy()

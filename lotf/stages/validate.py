@@ -12,7 +12,7 @@ from pydantic import Field, PositiveInt
 from lotf.context import Context
 from lotf.errors import DamagedFile, StageFailed
 from lotf.labelling import label
-from lotf.learn import final_trajectories, load_generation
+from lotf.learning import Learner
 from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
 from lotf.model import Strict
@@ -45,11 +45,12 @@ def _frames(ctx: Context, files: list) -> list:
                 needs=("learn",), phases=True, trajectories=True, reports=True)
 def validate(ctx: Context) -> dict:
     phase = ctx.config.md.phases[-1].name if ctx.config.md.phases else None
-    generation, files = final_trajectories(ctx, phase) if phase else (None, [])
+    learner = Learner(ctx)
+    generation, files = learner.final_trajectories(phase) if phase else (None, [])
     if generation is None or not files:
         raise StageFailed(f"validate: no trajectory of the last MD phase ({phase}) yet: run the "
                           "learn stage with md.dump_every above 0")
-    potential = load_generation(ctx, generation)
+    potential = learner.generation(generation)
     frames = _frames(ctx, files)
     for atoms in frames:
         atoms.calc = None
