@@ -11,7 +11,6 @@ Each call also leaves the MTP extrapolation grade in `results["grade"]` (per ato
 `results["atom_grades"]`): above the campaign's break threshold the numbers are extrapolations.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,9 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from lotf.errors import UserError
-from lotf.generations import committed_generations
+from lotf.learning.state import LearningState
 from lotf.potential import Potential, load
+from lotf.store import RunDir
 
 
 class MTP(Calculator):
@@ -63,8 +63,7 @@ def generation_directory(path: Path, generation: int | None = None) -> Path:
     if not (path / "state.json").is_file():
         raise UserError(f"{path} is neither a lotf potential (potential.json) nor a run "
                         "directory (state.json)")
-    state = json.loads((path / "state.json").read_text())
-    committed = committed_generations({"generations": {}, **state.get("learn", {})})
+    committed = LearningState.read(RunDir(path)).committed()
     if not committed:
         raise UserError(f"{path}: no potential generation has been committed yet")
     chosen = committed[-1] if generation is None else generation

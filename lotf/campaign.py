@@ -12,7 +12,7 @@ from lotf.doctor import repair
 from lotf.errors import UserError
 from lotf.faults import checkpoint
 from lotf.labelling import label
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
 from lotf.md import groups

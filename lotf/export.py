@@ -6,7 +6,6 @@ Read from the run directory alone (state.json, the ledger, the generation's file
 copied off a cluster exports on a laptop without the oracle installed.
 """
 
-import json
 from pathlib import Path
 
 import yaml
@@ -16,10 +15,11 @@ from ase.io import write
 from lotf.calculator import generation_directory
 from lotf.errors import UserError
 from lotf.generations import training_labels
+from lotf.learning.state import LearningState
 from lotf.ledger import Ledger, oracle_id
 from lotf.oracle import fingerprint
 from lotf.potential import load
-from lotf.store import atomic_write
+from lotf.store import RunDir, atomic_write
 
 SNIPPET = "in.mtp.lammps"
 
@@ -32,8 +32,7 @@ def export(run: Path, out: Path | None = None, generation: int | None = None) ->
                         "set), not one potential")
     directory = generation_directory(run, generation)
     number = int(directory.name.removeprefix("gen-"))
-    state = json.loads((run / "state.json").read_text())
-    trained_on = state["learn"]["generations"][str(number)]["trained_on"]
+    trained_on = LearningState.read(RunDir(run)).generations[str(number)].trained_on
     campaign = yaml.safe_load((run / "campaign.yaml").read_text()) or {}  # as written, not
     # validated: its oracle need not be installed here
     training = training_labels(Ledger(run / "ledger.db"), _oracle(run, campaign), number)

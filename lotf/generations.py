@@ -1,5 +1,4 @@
-"""A campaign's potential generations as its run directory records them: which are committed
-(state.json), and what generation N trains on, read from the ledger alone: the oracle's labels,
+"""What generation N of a campaign trains on, read from the ledger alone: the oracle's labels,
 but not validation frames, oracle-MD steps, nor the labels that answer generation N or a later
 one (their breaks' selections, their audits). So any generation can be retrained exactly, and
 loaded or exported, without the campaign's stages."""
@@ -30,15 +29,3 @@ def training_labels(ledger: Ledger, oracle: str, generation: int) -> list[Atoms]
     # oracle's settings: a resumed campaign, or the same one elsewhere, fits on the same sums
     # to the last bit and retraces the uninterrupted one
     return sorted(data, key=lambda atoms: content_key(atoms, ""))
-
-
-def committed_generations(progress: dict) -> list[int]:
-    """The generations whose training state.json records, in order (a generation directory
-    without that record is an interrupted training, redone before use)."""
-    return sorted(int(generation) for generation, facts in progress["generations"].items()
-                  if "trained_on" in facts)
-
-
-def committed_generation(progress: dict) -> int | None:
-    """The newest committed generation, or None before the first."""
-    return max(committed_generations(progress), default=None)

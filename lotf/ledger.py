@@ -27,8 +27,16 @@ POSITION_DECIMALS = 8  # Å; what extxyz keeps, so a structure read back hashes 
 
 
 def oracle_id(oracle_fingerprint: str) -> str:
-    """The short form of an oracle fingerprint kept as a searchable ledger key."""
-    return oracle_fingerprint[:16]
+    """The short form of an oracle fingerprint kept as a searchable ledger key. ASE's database
+    refuses a string that reads as a number, as about one hex prefix in a thousand does
+    ('5e07...', all digits): such a prefix gets an 'x' in front (it could never be stored, so
+    no ledger holds it otherwise)."""
+    short = oracle_fingerprint[:16]
+    try:
+        float(short)
+    except ValueError:
+        return short
+    return "x" + short[:15]
 
 
 def content_key(atoms: Atoms, oracle_fingerprint: str) -> str:

@@ -13,7 +13,7 @@ import yaml
 from test_glass_stages import MELT_QUENCH, _campaign
 
 from lotf.context import Context
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.ledger import Ledger, oracle_id
 from lotf.oracle import fingerprint
 from lotf.schema import load_config

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase.io import read, write
 
-from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key
+from lotf.ledger import FAILED, OK, QUARANTINED, Ledger, content_key, oracle_id
 
 from conftest import cu_cells
 
@@ -58,6 +58,20 @@ def test_rows_and_counts(tmp_path):
     assert reopened.call_counts() == {"ok": 1, "failed": 1 + 1 + 3, "quarantined": 1,
                                      "imported": 0, "total": 6}
     assert len(reopened.labelled()) == 1
+
+
+@pytest.mark.parametrize("fingerprint", ["5e07123456789012abcdef", "1234567890123456abcdef",
+                                         "abcdef0123456789abcdef"])
+def test_an_oracle_id_that_reads_as_a_number_is_stored(tmp_path, fingerprint):
+    """ASE's database refuses key values that parse as numbers; an oracle fingerprint whose
+    hex prefix does (1 in ~1000) must still label, and its labels be found by its id."""
+    ledger = Ledger(tmp_path / "ledger.db")
+    short = oracle_id(fingerprint)
+    assert short != fingerprint[:16] or not fingerprint[0].isdigit()
+    ledger.record(content_key(cu_cells(1)[0], fingerprint), cu_cells(1)[0], status=OK,
+                  attempts=1, wall_time=0.1, oracle={}, oracle_id=short, source="t",
+                  energy=-1.0, forces=np.zeros((32, 3)))
+    assert len(Ledger(tmp_path / "ledger.db").labelled(short)) == 1
 
 
 def test_overwrite_keeps_one_row(tmp_path):

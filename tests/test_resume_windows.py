@@ -22,7 +22,7 @@ from pathlib import Path
 import ase.db
 import pytest
 
-from lotf.generations import committed_generation
+from lotf.learning.state import LearningState
 from lotf.ledger import Ledger
 
 from conftest import emt_campaign
@@ -40,7 +40,7 @@ GLASS = {**LEARNING, "melt_quench": {"melt_temperature": 2600, "melt": "0.5 ps",
 
 def _generation(workdir: Path) -> int | None:
     learn = json.loads((workdir / "state.json").read_text()).get("learn", {})
-    return committed_generation({"generations": {}, **learn})
+    return LearningState.model_validate(learn).latest()
 
 
 def _chunks(workdir: Path) -> int:

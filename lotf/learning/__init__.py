@@ -1,7 +1,3 @@
-"""Active learning: the `Learner` (train, explore, select, label, retrain) and its typed,
-saved state; the background labels and the frames kept while they come."""
-
-from lotf.learning.learner import Learner, break_description
-from lotf.learning.state import LearningState
-
-__all__ = ["Learner", "LearningState", "break_description"]
+"""Active learning: the `Learner` (learner.py: train, explore, select, label, retrain) and its
+typed, saved state (state.py, light enough for readers of a run directory); the background
+labels and the frames kept while they come."""

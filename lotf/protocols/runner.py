@@ -16,7 +16,7 @@ from lotf.config import Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
-from lotf.learning import Learner, break_description
+from lotf.learning.learner import Learner, break_description
 from lotf.log import logger
 from lotf.md.ensembles import ensemble
 from lotf.protocols.schedule import Chunk, Step, chunks

@@ -16,7 +16,7 @@ import shutil
 from lotf.auditing import Audit, describe, oracle_errors, sample, within
 from lotf.context import Context
 from lotf.errors import StageFailed
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.log import logger
 from lotf.protocols.runner import glass_frames
 from lotf.report import add_result, read_results

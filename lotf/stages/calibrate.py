@@ -16,7 +16,7 @@ from lotf.analysis.calibration import QuantileMap
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.generations import selection_generation
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.ledger import VALIDATION, oracle_id
 from lotf.log import logger
 from lotf.oracle import fingerprint

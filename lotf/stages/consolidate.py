@@ -13,7 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.ledger import NOT_FOR_TRAINING, Ledger, oracle_id
 from lotf.log import logger
 from lotf.model import Strict

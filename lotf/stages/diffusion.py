@@ -28,7 +28,7 @@ from lotf.config import Campaign, Phase
 from lotf.context import Context
 from lotf.crosscheck import unknown_species
 from lotf.errors import StageFailed, UserError
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.log import logger
 from lotf.model import Strict
 from lotf.quantities import (

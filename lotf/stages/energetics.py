@@ -31,7 +31,7 @@ from lotf.config import Campaign
 from lotf.context import Context
 from lotf.crosscheck import composition, made_of
 from lotf.errors import StageFailed
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.log import logger
 from lotf.model import Strict
 from lotf.potential import Potential

@@ -2,7 +2,7 @@
 walker's final cell is kept as the run's learned cells for what starts from it."""
 
 from lotf.context import Context
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.stages.registry import LABELS, register_stage
 
 

@@ -18,7 +18,7 @@ from lotf.analysis.coverage import flags as coverage_flags
 from lotf.calculator import MTP
 from lotf.context import Context
 from lotf.errors import StageFailed, UserError
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.ledger import oracle_id
 from lotf.log import logger
 from lotf.model import Strict

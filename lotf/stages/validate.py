@@ -12,7 +12,7 @@ from pydantic import Field, PositiveInt
 from lotf.context import Context
 from lotf.errors import DamagedFile, StageFailed
 from lotf.labelling import label
-from lotf.learning import Learner
+from lotf.learning.learner import Learner
 from lotf.ledger import OK, VALIDATION, content_key
 from lotf.log import logger
 from lotf.model import Strict
