@@ -237,6 +237,36 @@ def test_a_damaged_potential_is_retrained_to_the_same_bits(reference, tmp_path):
     assert _status(workdir, env)["oracle_calls"] == _status(reference_dir, env)["oracle_calls"]
 
 
+def test_a_run_directory_with_positional_phase_progress_resumes_by_name(reference, tmp_path):
+    """State written before phases were keyed by name: `phase: 1` (npt under way) and the
+    walker times at the top level. The resume skips nvt (converged, by name) and runs npt to
+    convergence again from its restart point; nothing labelled is asked twice."""
+    reference_dir, env = reference
+    workdir = tmp_path / "run"
+    shutil.copytree(reference_dir, workdir)
+    state = json.loads((workdir / "state.json").read_text())
+    learn = state["learn"]
+    for key in ("phases", "current"):
+        learn.pop(key)
+    del learn["converged_phases"]["npt"]
+    learn.update(phase=1, md_fs_without_break=500.0, walker_fs_without_break=[500.0],
+                 breaks_in_phase=0, broke=[])
+    for stage in ("learn", "validate", "calibrate"):
+        del state["stages"][stage]
+    state["converged"] = False
+    (workdir / "state.json").write_text(json.dumps(state))
+    nvt = sorted((workdir / "trajectories" / "nvt").iterdir())
+    npt = set((workdir / "trajectories" / "npt").iterdir())
+    done = _run(workdir, workdir, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = _status(workdir, env)
+    assert status["converged"] is True and set(status["converged_phases"]) == {"nvt", "npt"}
+    assert sorted((workdir / "trajectories" / "nvt").iterdir()) == nvt  # not run again
+    assert set((workdir / "trajectories" / "npt").iterdir()) - npt  # its 1 ps, anew
+    ledger = Ledger(workdir / "ledger.db")
+    assert len(ledger) == len(ledger.labelled())  # every call answered once
+
+
 def test_sigterm_during_md_stops_with_130_and_resumes_to_the_same_end(reference, tmp_path):
     """The scheduler's SIGTERM lands in MD, inside LAMMPS's callback: it must stop the run."""
     reference_dir, env = reference
