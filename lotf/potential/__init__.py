@@ -1,19 +1,23 @@
 """Potentials by backend name: create an untrained one, or load one saved by `Potential.save`.
 
-A backend is a `Potential` subclass registered in BACKENDS; callers never name its class.
+A backend is a `Potential` subclass naming its `backend`, in a module `*_backend.py` of this
+package (each is imported below, and the subclass registers itself in BACKENDS); callers never
+name its class. Adding a backend is one new module.
 """
 
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 
 from lotf.potential.activeset import ActiveSet
-from lotf.potential.base import Evaluation, Potential
-from lotf.potential.motep_backend import MotepMTP
-from lotf.potential.native_backend import NativeMTP
+from lotf.potential.base import BACKENDS, Evaluation, Potential
 from lotf.potential.schedule import FitSchedule
 
-BACKENDS: dict[str, type[Potential]] = {"native": NativeMTP, "motep": MotepMTP}
 DEFAULT_BACKEND = "native"
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name != "native_backend"):
+    if _module.name.endswith("_backend"):  # the default first: the config lists it first
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def create(species: list[str], backend: str = DEFAULT_BACKEND, **settings) -> Potential:

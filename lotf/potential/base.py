@@ -35,14 +35,23 @@ class Evaluation:
 
 
 
+BACKENDS: dict[str, type["Potential"]] = {}  # every backend class by its `backend` name
+
+
 class Potential(ABC):
-    """A trainable interatomic potential with an extrapolation grade."""
+    """A trainable interatomic potential with an extrapolation grade. A subclass that names its
+    `backend` is registered under that name (as a LAMMPS style is): nothing else lists it."""
 
     backend: str  # the name it is registered under
     pair_style: str | None = None  # the LAMMPS pair style (a lotf plugin) that evaluates it, if any
     last_fit: Outcome | None = None  # what the last fit's L-BFGS did, if the backend reports it
     lammps_extract: tuple[str, str] = ("energy", "grade")  # what the pair style `extract`s
     saved_in: Path | None = None  # the folder `load` read it from, until it is changed
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "backend" in cls.__dict__:
+            BACKENDS[cls.backend] = cls
 
     def __init__(self, species: list[str], active_set: ActiveSet | None = None):
         self.species = list(species)

@@ -1,5 +1,8 @@
-"""The reference codes lotf knows by short name; each module registers its own."""
+"""The reference codes lotf knows by short name; each module here registers its own, and every
+module here is imported below, so a new code is one new module (or one `register` call)."""
 
-from lotf.oracle.codes import cp2k, espresso, gpaw, light, vasp
+import importlib
+import pkgutil
 
-__all__ = ["cp2k", "espresso", "gpaw", "light", "vasp"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
