@@ -4,6 +4,7 @@ through both couplings (lotf's pair_style mtp inside LAMMPS, and the potential i
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from lotf.md.coupling import COUPLINGS, choose
 from lotf.md.ranks import KILLED
 from lotf.md.run import MDSettings, run_md
 from lotf.md.session import CallbackError
-from lotf.potential import FitSchedule, create
+from lotf.potential import FitSchedule, create, load
 
 from conftest import emt_labelled, run_job
 
@@ -199,6 +200,30 @@ def test_both_couplings_give_the_same_run(broad, narrow):
             [a.info["step"] for a in python.candidates]
         assert pair.restart.info["step"] == python.restart.info["step"]
     assert python.halted  # the second pair of runs broke, at the same step
+
+
+def test_a_saved_generation_runs_from_its_own_files(narrow, tmp_path, monkeypatch):
+    """A loaded potential's MD reads the generation's pot.mtp and grade file where they are
+    (no copy written); an unsaved one writes them to a scratch folder that is removed after.
+    Both runs are the same run."""
+    narrow.save(tmp_path / "gen")
+    loaded = load(tmp_path / "gen")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    made = []
+    real = tempfile.TemporaryDirectory
+    monkeypatch.setattr(tempfile, "TemporaryDirectory",
+                        lambda **kw: made.append(kw) or real(**kw))
+    settings = MDSettings("nvt", (1500.0, 1500.0), 2000, thermo_every=50, coupling="pair_style")
+    saved = run_md(loaded, lattice(), settings)
+    assert made == [] and list(scratch.iterdir()) == []
+    written = run_md(narrow, lattice(), settings)
+    assert [kw["prefix"] for kw in made] == ["lotf-pair-"] and list(scratch.iterdir()) == []
+    assert saved.steps == written.steps and saved.break_step == written.break_step
+    assert np.abs(saved.final.positions - written.final.positions).max() < 1e-9
+    loaded.update_active_set(emt_cu(8, (0.01, 0.03), 0.0, seed=3), "neighbourhood")
+    assert loaded.saved_in is None  # changed: its saved files no longer describe it
 
 
 def test_auto_takes_the_pair_style_when_the_potential_has_one(broad):

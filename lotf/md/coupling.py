@@ -85,8 +85,7 @@ class PairStyle(Coupling):
 
     def __init__(self, potential: Potential, lmp):
         super().__init__(potential, lmp)
-        # every rank writes and reads its own copy: no shared file system is assumed
-        self._files = tempfile.TemporaryDirectory(prefix="lotf-pair-")
+        self._files: tempfile.TemporaryDirectory | None = None  # made only if files are written
 
     @classmethod
     def unavailable(cls, potential: Potential) -> str | None:
@@ -99,7 +98,7 @@ class PairStyle(Coupling):
         return None
 
     def commands(self) -> list[str]:
-        return self.potential.lammps_commands(Path(self._files.name))
+        return self.potential.lammps_commands(self._scratch)
 
     def step(self, atoms: Atoms, tags: np.ndarray, forces: np.ndarray) -> tuple[float, float]:
         forces[:] = 0.0  # the pair style has added them already
@@ -107,8 +106,15 @@ class PairStyle(Coupling):
         grade = self.lmp.extract_pair(grade)  # None without an active set
         return float(self.lmp.extract_pair(energy)), 0.0 if grade is None else float(grade)
 
+    def _scratch(self) -> Path:
+        """A folder of this rank's own for a potential that is not saved (no shared file system
+        is assumed)."""
+        self._files = tempfile.TemporaryDirectory(prefix="lotf-pair-")
+        return Path(self._files.name)
+
     def close(self) -> None:
-        self._files.cleanup()
+        if self._files is not None:
+            self._files.cleanup()
 
 
 def choose(name: str, potential: Potential) -> type[Coupling]:

@@ -6,6 +6,7 @@ Grading, active sets, selection and error reports are built on that here, once.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,10 +100,10 @@ class Potential(ABC):
         potential has an active set (the pair style's `extract`able "grade" and "energy")."""
         raise NotImplementedError(f"the {self.backend} backend has no LAMMPS pair style")
 
-    def lammps_commands(self, scratch: Path) -> list[str]:
+    def lammps_commands(self, scratch: Callable[[], Path]) -> list[str]:
         """Every LAMMPS command that makes this potential the run's pair style (its plugin
         loaded), reading the files of the folder it was loaded from when that holds them, else
-        writing them into `scratch`."""
+        writing them into the folder `scratch()` makes."""
         raise NotImplementedError(f"the {self.backend} backend has no LAMMPS pair style")
 
     # --- built on it -------------------------------------------------------------------------

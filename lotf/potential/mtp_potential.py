@@ -5,6 +5,7 @@ inside LAMMPS through lotf's plugin (the file plus the active set's grade file) 
 """
 
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +53,13 @@ class MTPPotential(Potential):
             self.active_set.save_for_lammps(directory / GRADE_FILE)
         return self._pair_commands(directory)
 
-    def lammps_commands(self, scratch: Path) -> list[str]:
+    def lammps_commands(self, scratch: Callable[[], Path]) -> list[str]:
         """lotf's plugin, then `pair_style mtp` on the saved generation's files (written into
-        `scratch` only for a potential changed or never saved)."""
+        the folder `scratch()` makes only for a potential changed or never saved)."""
         saved = self.saved_in
         reusable = saved is not None and (saved / MTP_FILE).is_file() and (
             self.active_set is None or (saved / GRADE_FILE).is_file())
-        pair = self._pair_commands(saved) if reusable else self.write_lammps_pair(scratch)
+        pair = self._pair_commands(saved) if reusable else self.write_lammps_pair(scratch())
         return [f"plugin load {plugin_path()}", *pair]
 
     def _pair_commands(self, directory: Path) -> list[str]:
