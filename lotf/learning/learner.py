@@ -475,15 +475,7 @@ class Learner:
              also: Callable[[dict], None] | None = None) -> None:
         """Commit the state to state.json (with the newest generation, and `also`'s changes
         to the rest of the state in the same write)."""
-        if also is None:
-            self.state.write(self.ctx.run, generation)
-            return
-        state = self.ctx.run.read_state()
-        state["learn"] = self.state.to_json()
-        if generation is not None:
-            state["generation"] = generation
-        also(state)
-        self.ctx.run.write_state(state)
+        self.state.write(self.ctx.run, generation, also)
 
     def _trajectory(self, phase: Phase, generation: int, segment: int,
                     walker: int) -> Path | None:

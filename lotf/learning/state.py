@@ -10,6 +10,7 @@ too: its converged phases are known by name, and the phase that was running coun
 without a break from zero again (more MD, no label lost).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,12 +78,16 @@ class LearningState(BaseModel):
                                for number, record in self.generations.items()}
         return data
 
-    def write(self, run: RunDir, generation: int | None = None) -> None:
-        """Commit the state (and the newest generation) to state.json in one write."""
+    def write(self, run: RunDir, generation: int | None = None,
+              also: Callable[[dict], None] | None = None) -> None:
+        """Commit the state (the newest generation, and `also`'s changes to the rest of
+        state.json) in one write."""
         state = run.read_state()
         state["learn"] = self.to_json()
         if generation is not None:
             state["generation"] = generation
+        if also is not None:
+            also(state)
         run.write_state(state)
 
     def committed(self) -> list[int]:
