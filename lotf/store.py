@@ -99,6 +99,7 @@ class RunDir:
     initial_structures = property(lambda self: self.structures / "initial.extxyz")
     bootstrap_frames = property(lambda self: self.structures / "bootstrap.extxyz")
     learned_cells = property(lambda self: self.structures / "learned.extxyz")
+    relaxed_crystal = property(lambda self: self.structures / "crystal-relaxed.extxyz")
     MELT_QUENCH = "melt-quench"  # the glass protocol's name: its folder and glasses file
     glasses = property(lambda self: self.structures / f"{self.MELT_QUENCH}.extxyz")
     melt_starts = property(lambda self: self.structures / f"{self.MELT_QUENCH}-start.extxyz")

@@ -262,3 +262,18 @@ def test_a_full_disk_is_named_as_such(tmp_path, env_with_tests, size):
     lines = done.stderr.strip().splitlines()
     assert "the disk is full" in lines[-1] and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert f"cannot write {workdir}" in lines[-1] or "cannot write the ledger" in lines[-1]
+
+
+def test_a_crystal_of_other_species_is_refused_before_any_call(tmp_path, capsys):
+    """The amorphization energy's crystal must be of the potential's species: found when the
+    campaign is read, not after the glass was made."""
+    from ase.build import bulk
+    from ase.io import write
+
+    write(tmp_path / "oxide.cif", bulk("MgO", "rocksalt", a=4.2))
+    config = copy.deepcopy(FULL)
+    config["energetics"]["crystal"] = {"file": "oxide.cif"}
+    path, counter = _write(tmp_path, config)
+    line = _refused(capsys, ["run", str(path), "--workdir", str(tmp_path / "run")])
+    assert "energetics.crystal" in line and "'oxide.cif' has Mg, O, not in system.species" in line
+    assert count_calls(counter) == 0 and not (tmp_path / "run").exists()

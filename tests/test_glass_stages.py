@@ -1,12 +1,14 @@
 """Melt-quench, structure and energetics stages end to end on EMT Cu, learned on the fly."""
 
 import json
+import math
 import shutil
 
 import numpy as np
 import pytest
 import yaml
 from ase.build import bulk
+from ase.calculators.emt import EMT
 from ase.io import read, write
 
 from lotf.calculator import MTP
@@ -65,6 +67,34 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
     assert excess["value_mev"] > 1.5 * 8.617e-2 * 300 * 0.5 and excess["se_mev"] > 0
     fu = energetics["energy_per_formula_unit_ev"]
     assert fu["value_ev"] == pytest.approx(energetics["energy_per_atom_ev"]["value_ev"])
+    # the crystal was relaxed with the final potential: at the bottom of its own E(a), and
+    # checked by one oracle label of a supercell about the glass's size
+    crystal = energetics["crystal"]
+    mtp = MTP(tmp_path / "run", generation=energetics["generation"])
+    assert crystal["converged"] and crystal["max_force_ev_per_a"] < 0.01
+    relaxed = read(tmp_path / "run" / "structures" / "crystal-relaxed.extxyz")
+    a = relaxed.cell.lengths()[0]
+    np.testing.assert_allclose(relaxed.cell.cellpar(), [a] * 3 + [90] * 3, atol=1e-3)
+    scan = []
+    for scale in (0.99, 1.0, 1.01):
+        strained = bulk("Cu", "fcc", a=scale * a, cubic=True)
+        strained.calc = mtp
+        scan.append(strained.get_potential_energy() / 4)
+    assert scan[1] < min(scan[0], scan[2])
+    assert crystal["energy_per_atom_ev"] == pytest.approx(scan[1], abs=1e-6)
+    assert excess["value_mev"] == pytest.approx(
+        1e3 * (energetics["energy_per_atom_ev"]["value_ev"] - scan[1]), abs=1e-6)
+    check = crystal["oracle_check"]
+    glass_width = min(read(tmp_path / "run" / "structures" / "melt-quench.extxyz").cell.lengths())
+    repeats = [math.ceil(0.95 * glass_width / length) for length in relaxed.cell.lengths()]
+    supercell = relaxed.repeat(repeats)
+    supercell.calc = EMT()
+    truth = supercell.get_potential_energy() / len(supercell)
+    assert check["frames"] == 1 and check["generation"] == energetics["generation"]
+    assert check["energy_mean_error_mev_per_atom"] == pytest.approx(
+        1e3 * (scan[1] - truth), abs=1e-4)
+    if abs(check["energy_mean_error_mev_per_atom"]) > 10:  # the audit's default tolerance
+        assert any("on the crystal" in flag for flag in energetics["flags"])
     # auto: the melt started from the walker's learned cell (the learn stage's last restart)
     learned = read(tmp_path / "run" / "structures" / "learned.extxyz", ":")
     assert len(learned) == 1  # one walker

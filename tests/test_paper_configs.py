@@ -54,6 +54,9 @@ def test_every_member_of_the_paper_study_validates_in_order(tmp_path, scale):
     assert production.diffusion.temperatures[:3] == [720, 710, 700]
     assert production.diffusion.production == pytest.approx(1e8 * scale)  # 100 ns
     assert configs["production-interface"].melt_quench.barostat == "xy"
+    crystal = PAPER / "crystals" / "gamma-Li3PS4.cif"
+    assert production.energetics.crystal.file == crystal and production.energetics.crystal.relax
+    assert production.structure.crystal.file == crystal
     # one consolidated potential: every production member fits the same labels with the same
     # settings and seed, so their generation 0 is the same fit
     productions = [configs[f"production-{n}"] for n in ("lps", "lbo", "interface")]
@@ -95,3 +98,26 @@ def test_the_papers_bulk_boxes_pack(name):
     atoms = spec.model_copy(update={"replicas": 1}).build(seed=config.seed)[0]
     assert atoms.get_chemical_formula() == Atoms(FORMULAS[name]).get_chemical_formula()
     np.testing.assert_allclose(atoms.cell.lengths(), spec.cell)
+
+
+def test_the_shipped_gamma_li3ps4_is_the_published_cell_with_isolated_ps4():
+    """The crystal file: Homma et al.'s Pmn2_1 cell, Z = 2, every P in an isolated PS4
+    tetrahedron and every Li among four S (the positions are beta-Li3PO4's, scaled)."""
+    import spglib
+    from ase.io import read
+    from ase.neighborlist import neighbor_list
+
+    atoms = read(PAPER / "crystals" / "gamma-Li3PS4.cif")
+    assert atoms.get_chemical_formula() == "Li6P2S8"
+    np.testing.assert_allclose(atoms.cell.cellpar(), [7.70829, 6.53521, 6.1365, 90, 90, 90])
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    assert spglib.get_symmetry_dataset(cell, symprec=1e-3).number == 31  # Pmn2_1
+    i, j, d = neighbor_list("ijd", atoms, 2.6)
+    symbols = np.array(atoms.get_chemical_symbols())
+    for index, symbol in enumerate(symbols):
+        near = symbols[j[i == index]]
+        if symbol == "P":
+            assert list(near) == ["S"] * 4 and d[i == index].max() < 2.0
+        if symbol == "Li":
+            assert sorted(near) == ["S"] * 4
+    assert not np.any((symbols[i] == "S") & (symbols[j] == "S"))  # no S-S bond: isolated PS4

@@ -1,0 +1,39 @@
+"""Relax a structure's positions and cell with any ASE calculator (a crystal reference, before
+its energy is set against the glass's): BFGS on ASE's FrechetCellFilter at a given pressure."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS
+
+GPA_PER_EV_A3 = 160.21766208
+
+
+@dataclass(frozen=True)
+class Relaxed:
+    """A relaxed structure and how far the relaxation got."""
+
+    atoms: Atoms  # with a single-point result of the last step
+    energy_per_atom: float  # eV
+    converged: bool  # every force and the cell's stress inside the tolerance
+    steps: int
+    max_force: float  # eV/Å, the largest left
+    pressure_gpa: float  # the pressure it was relaxed at
+
+
+def relax(atoms: Atoms, calculator: Calculator, pressure_gpa: float = 0.0, fmax: float = 0.01,
+          steps: int = 2000) -> Relaxed:
+    """Positions and cell of a copy of `atoms` relaxed with `calculator` at `pressure_gpa`
+    until every force (and the stress, scaled as the filter does) is under `fmax` eV/Å."""
+    relaxed = atoms.copy()
+    relaxed.calc = calculator
+    cell_filter = FrechetCellFilter(relaxed, scalar_pressure=pressure_gpa / GPA_PER_EV_A3)
+    optimizer = BFGS(cell_filter, logfile=None)
+    converged = bool(optimizer.run(fmax=fmax, steps=steps))
+    energy = relaxed.get_potential_energy()
+    max_force = float(np.linalg.norm(relaxed.get_forces(), axis=1).max())
+    return Relaxed(relaxed, energy / len(relaxed), converged, optimizer.nsteps, max_force,
+                   pressure_gpa)
