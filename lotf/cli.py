@@ -187,8 +187,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from lotf.study import run_study
+    from lotf.md import groups
+    from lotf.study import run_study, study_layout
 
+    # under mpiexec/srun: rank 0 runs the members in turn, the others serve every member's MD
+    groups.join(lambda: study_layout(args.study))
     folder = run_study(args.study, args.workdir, args.scale, args.verbose)
     print(f"study done: {folder} (one run directory per campaign; study.json)")
     return 0

@@ -14,16 +14,21 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from lotf.config import MD
 from lotf.errors import UserError
 from lotf.log import logger
 from lotf.model import Strict
+from lotf.oracle.settings import Oracle
 from lotf.schema import load_config
 from lotf.store import atomic_write
+
+if TYPE_CHECKING:  # the MPI groups are imported only when a study runs under a launcher
+    from lotf.md.groups import Layout
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 REFERENCE = re.compile(r"\$\{study\}/([A-Za-z0-9_.-]+)")
@@ -77,6 +82,7 @@ class Member:
                             "member's")
         if data.get("name") != self.name:
             raise UserError(f"{path}: overrides cannot rename a member ('{self.name}')")
+        self.data = data  # as it runs, but for `${study}` and the time scale
 
     def references(self) -> list[str]:
         """The members whose run directories this one reads."""
@@ -186,6 +192,44 @@ def run_study(path: Path, workdir: Path | None = None, time_scale: float | None 
             atomic_write(folder / "study.json",
                          lambda handle: json.dump(record, handle, indent=2))
     return folder
+
+
+def study_layout(path: Path) -> "Layout":
+    """How `mpiexec -n N lotf study` shares the job's ranks: one way for every member, since
+    they run one after another in the same job (md.ranks, and the oracle's workers and ranks
+    with executor mpi). Read from the members' texts, so that a member which reads an earlier
+    one is checked before anything runs too."""
+    from lotf.md.groups import Layout
+
+    layouts = {}
+    for member in load_study(path)[1]:
+        md, oracle = member.data.get("md") or {}, member.data.get("oracle") or {}
+        executor = oracle.get("executor", Oracle.model_fields["executor"].default)
+        try:
+            layout = Layout(int(md.get("ranks", MD.model_fields["ranks"].default)))
+            if executor == "mpi":
+                layout = Layout(layout.md_ranks, int(oracle.get("workers", 1)),
+                                int(oracle.get("ranks", 1)))
+        except (TypeError, ValueError):
+            raise UserError(f"{member.path}: md.ranks, oracle.workers and oracle.ranks must be "
+                            "whole numbers to run the study under MPI") from None
+        layouts[member.name] = layout
+    first, *others = layouts.items()
+    for name, layout in others:
+        if layout != first[1]:
+            raise UserError(
+                f"study member '{name}' shares this MPI job's ranks as {_describe(layout)} but "
+                f"'{first[0]}' as {_describe(first[1])}: the members run one after another in "
+                "one job, so give them the same md.ranks (and oracle.workers and ranks with "
+                "executor mpi), or run each with its own `lotf run`")
+    return first[1]
+
+
+def _describe(layout: "Layout") -> str:
+    text = f"md.ranks = {layout.md_ranks}"
+    if layout.oracle_groups:
+        text += f", oracle.workers = {layout.oracle_groups}, oracle.ranks = {layout.oracle_ranks}"
+    return text
 
 
 def _write_member(member: Member, folder: Path, scale: float) -> Path:

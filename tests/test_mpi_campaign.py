@@ -2,6 +2,7 @@
 ranks with the walkers at once, every label exactly once, launchers that cannot work refused in
 one line, SIGTERM while MD runs, and the MPI batch script requeued at its time limit."""
 
+import json
 import pickle
 import shutil
 import signal
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from slurm import slurm, wait_for
 from test_md import emt_cu, fitted, lattice
+from test_study import _study
 
 from lotf.ledger import Ledger
 from lotf.md.ranks import mpiexec
@@ -120,6 +122,55 @@ def test_ranks_that_cannot_make_groups_are_refused_in_one_line(tmp_path, counter
     assert lines == ["lotf: error: lotf run has 2 MPI ranks, but runs as one controller and "
                      "groups of md.ranks = 2: start it on 3, 5, ... ranks"], lines
     assert count_calls(counter) == 0 and not (tmp_path / "run").exists()
+
+
+def _mpi_study(tmp_path, counter: str, joint_md_ranks: int | None = None) -> Path:
+    """The two-member study of test_study (`cu` learns, `joint` consolidates it), `cu` with
+    two walkers; `joint` asking for its own md.ranks if given."""
+    study, folder = _study(tmp_path, counter)
+    cu = yaml.safe_load((folder / "cu.yaml").read_text())
+    cu["active_learning"]["walkers"] = 2
+    (folder / "cu.yaml").write_text(yaml.safe_dump(cu, sort_keys=False))
+    if joint_md_ranks is not None:
+        joint = yaml.safe_load((folder / "joint.yaml").read_text())
+        joint["md"] = {"ranks": joint_md_ranks}
+        (folder / "joint.yaml").write_text(yaml.safe_dump(joint, sort_keys=False))
+    return study
+
+
+def test_a_study_runs_its_members_on_the_groups_of_one_job(tmp_path, counter, env_with_tests):
+    study = _mpi_study(tmp_path, counter)
+    runs = tmp_path / "runs"
+    done = subprocess.run([mpiexec(), "-n", "3", sys.executable, "-m", "lotf", "study",
+                           str(study), "--workdir", str(runs), "--scale", "0.1"],
+                          env={**env_with_tests, "OMP_NUM_THREADS": "1"}, text=True,
+                          capture_output=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    record = json.loads((runs / "study.json").read_text())
+    assert record["done"] == ["cu", "joint"]
+    assert _status(runs / "cu", env_with_tests)["converged"] is True
+    # the learning member's two walkers ran at once, on the job's two MD groups
+    found = rounds((runs / "cu" / "logs" / "lotf.log").read_text())
+    assert found and all(walkers == ["0", "1"] for walkers in found), found
+    assert_exactly_once(runs / "cu", counter)
+    assert len(Ledger(runs / "joint" / "ledger.db")) == len(Ledger(runs / "cu" / "ledger.db"))
+
+
+def test_study_members_asking_for_other_ranks_are_refused_before_any_call(tmp_path, counter,
+                                                                          env_with_tests):
+    """`joint` reads `cu`, so it cannot be validated before `cu` ran; its md.ranks is still
+    checked before the first member starts."""
+    study = _mpi_study(tmp_path, counter, joint_md_ranks=2)
+    done = subprocess.run([mpiexec(), "-n", "3", sys.executable, "-m", "lotf", "study",
+                           str(study), "--workdir", str(tmp_path / "runs")],
+                          env=env_with_tests, text=True, capture_output=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert lines == ["lotf: error: study member 'joint' shares this MPI job's ranks as md.ranks "
+                     "= 2 but 'cu' as md.ranks = 1: the members run one after another in one "
+                     "job, so give them the same md.ranks (and oracle.workers and ranks with "
+                     "executor mpi), or run each with its own `lotf run`"], lines
+    assert count_calls(counter) == 0 and not (tmp_path / "runs" / "cu").exists()
 
 
 def test_a_launcher_that_gives_each_rank_its_own_world_is_refused(tmp_path, counter,
