@@ -12,6 +12,7 @@ from lotf.doctor import repair
 from lotf.errors import UserError
 from lotf.faults import checkpoint
 from lotf.labelling import label
+from lotf.learning.fit_cache import FitCache
 from lotf.learning.learner import Learner
 from lotf.ledger import Ledger
 from lotf.log import configure, logger
@@ -41,8 +42,9 @@ def prepare(config_path: Path, workdir: Path | None, base_dir: Path | None = Non
 
 
 def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool = False,
-                 base_dir: Path | None = None) -> RunDir:
-    """Run (or resume) every stage the campaign lists, recording each in the state file."""
+                 base_dir: Path | None = None, fit_cache: Path | None = None) -> RunDir:
+    """Run (or resume) every stage the campaign lists, recording each in the state file; a
+    study's members share the fits in `fit_cache` (lotf.learning.fit_cache)."""
     config, run, base_dir = prepare(config_path, workdir, base_dir)
     groups.check_launch(config)
     stages = run.read_state()["stages"]  # the oracle is checked before the run directory is made
@@ -55,7 +57,8 @@ def run_campaign(config_path: Path, workdir: Path | None = None, verbose: bool =
             logger.warning("%s", finding)
         _store_config(run, config_path, base_dir)
         logger.info("campaign %s in %s", config.name, run.path)
-        context = Context(config, run, Ledger(run.ledger_file))
+        context = Context(config, run, Ledger(run.ledger_file),
+                          FitCache(fit_cache) if fit_cache is not None else None)
         Learner(context).repair()
         state = run.read_state()
         state["base_dir"] = str(base_dir)

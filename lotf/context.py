@@ -1,10 +1,12 @@
-"""What every stage works with: the validated campaign, its run directory and its ledger."""
+"""What every stage works with: the validated campaign, its run directory, its ledger and, in
+a study, the fits its members share."""
 
 from dataclasses import dataclass
 
 from ase import Atoms
 
 from lotf.config import Campaign
+from lotf.learning.fit_cache import FitCache
 from lotf.ledger import Ledger
 from lotf.store import RunDir, read_structures, write_structures
 
@@ -16,6 +18,7 @@ class Context:
     config: Campaign
     run: RunDir
     ledger: Ledger
+    fit_cache: FitCache | None = None  # fits shared with the other campaigns of a study
 
     def initial_structures(self) -> list[Atoms]:
         """The system's start structures: built or read once, then always read back from disk."""

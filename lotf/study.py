@@ -30,6 +30,7 @@ from lotf.store import atomic_write
 if TYPE_CHECKING:  # the MPI groups are imported only when a study runs under a launcher
     from lotf.md.groups import Layout
 
+FITS = "fits"  # the study folder's fits, shared by its members (lotf.learning.fit_cache)
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 REFERENCE = re.compile(r"\$\{study\}/([A-Za-z0-9_.-]+)")
 
@@ -183,7 +184,7 @@ def run_study(path: Path, workdir: Path | None = None, time_scale: float | None 
         started = time.monotonic()
         try:
             run_campaign(files[member.name], folder / member.name, verbose,
-                         base_dir=member.path.parent.resolve())
+                         base_dir=member.path.parent.resolve(), fit_cache=folder / FITS)
             record["done"] = sorted(set(record["done"]) | {member.name})
         finally:  # wall time of each member, summed over its runs, interrupted ones too
             seconds = record.setdefault("seconds", {})

@@ -147,3 +147,34 @@ def test_a_bad_extension_is_refused_in_one_line_before_any_call(tmp_path, capsys
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert count_calls(counter) == 0
+
+
+def test_members_with_the_same_fit_share_it_and_others_do_not(tmp_path):
+    """`twin` consolidates `cu` exactly as `joint` does (labels, settings, seed): its generation
+    0 is joint's, copied from the study's fits; `other` (another seed) fits its own."""
+    counter = str(tmp_path / "calls.txt")
+    study, folder = _study(tmp_path, counter)
+    joint = yaml.safe_load((folder / "joint.yaml").read_text())
+    (folder / "twin.yaml").write_text(yaml.safe_dump({**joint, "name": "twin"}, sort_keys=False))
+    (folder / "other.yaml").write_text(yaml.safe_dump({**joint, "name": "other", "seed": 99},
+                                                      sort_keys=False))
+    study.write_text(yaml.safe_dump({"name": "mini", "campaigns": [
+        "cu.yaml", "joint.yaml", "twin.yaml", "other.yaml"]}))
+    runs = tmp_path / "runs"
+    assert main(["study", str(study), "--workdir", str(runs), "--scale", "0.1"]) == 0
+
+    def generation_0(member: str) -> bytes:
+        return (runs / member / "potentials" / "gen-0000" / "pot.mtp").read_bytes()
+
+    def log(member: str) -> str:
+        return (runs / member / "logs" / "lotf.log").read_text()
+
+    assert generation_0("twin") == generation_0("joint")
+    assert "generation 0: the same fit as" in log("twin")
+    assert "the same fit as" not in log("joint") and "the same fit as" not in log("other")
+    assert generation_0("other") != generation_0("joint")
+    results = {m: json.loads((runs / m / "results.json").read_text())["consolidation"]
+               for m in ("joint", "twin")}
+    assert results["twin"]["errors"] == results["joint"]["errors"]  # one potential, one error
+    assert len(list((runs / "fits").iterdir())) == len(
+        [g for g in (runs / "cu" / "potentials").iterdir()]) + 2  # cu's, joint's, other's

@@ -28,6 +28,7 @@ resumes here: potentials by generation (written whole), the selected structures 
 break (before labelling), the restart structure of each phase, and the state in state.json.
 """
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,7 @@ from lotf.faults import checkpoint
 from lotf.generations import training_labels
 from lotf.labelling import label
 from lotf.learning.background import BackgroundLabels
+from lotf.learning.fit_cache import fit_key
 from lotf.learning.state import LearningState
 from lotf.ledger import oracle_id
 from lotf.log import logger
@@ -374,13 +376,26 @@ class Learner:
                            seed=config.seed + generation, schedule=schedule)
         start = self._warm_start(generation, potential)
         clock = time.perf_counter()
-        potential.fit(data, weights, seed=config.seed + generation, start=start)
-        try:
-            potential.update_active_set(data, config.active_learning.grade_mode)
-        except ValueError as reason:  # too few rows, or rows that span too little
-            raise StageFailed(f"generation {generation}: no active set ({reason}); label more "
-                              "varied structures first (bootstrap.count) or lower "
-                              "potential.level") from None
+        cache, key = self.ctx.fit_cache, None
+        if cache is not None:
+            key = fit_key(data, settings.model_dump(mode="json"), weights=json.dumps(
+                weights, sort_keys=True), seed=config.seed + generation, min_dist=min_dist,
+                start=start, grade_mode=config.active_learning.grade_mode)
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None:
+            potential = load(cached)
+            logger.info("generation %d: the same fit as %s (same labels, settings, seed and "
+                        "start), copied", generation, cached)
+        else:
+            potential.fit(data, weights, seed=config.seed + generation, start=start)
+            try:
+                potential.update_active_set(data, config.active_learning.grade_mode)
+            except ValueError as reason:  # too few rows, or rows that span too little
+                raise StageFailed(f"generation {generation}: no active set ({reason}); label "
+                                  "more varied structures first (bootstrap.count) or lower "
+                                  "potential.level") from None
+            if cache is not None:
+                cache.put(key, potential.save)
         errors = potential.errors(data)
         seconds = time.perf_counter() - clock
         checkpoint("train")
