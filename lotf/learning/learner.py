@@ -28,7 +28,6 @@ resumes here: potentials by generation (written whole), the selected structures 
 break (before labelling), the restart structure of each phase, and the state in state.json.
 """
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,22 +42,17 @@ from lotf.config import Campaign, Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.faults import checkpoint
-from lotf.generations import training_labels
 from lotf.labelling import label
 from lotf.learning.background import BackgroundLabels
-from lotf.learning.fit_cache import fit_key
 from lotf.learning.state import LearningState
-from lotf.ledger import oracle_id
+from lotf.learning.training import fit_and_save, new_potential, training_data
 from lotf.log import logger
 from lotf.md.ensembles import ensemble
 from lotf.md.groups import MDJob
 from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md, run_md_many
-from lotf.offline import refuse_new
-from lotf.oracle import fingerprint
-from lotf.potential import FitSchedule, Potential, create, load
+from lotf.potential import Potential, load
 from lotf.store import read_structures, write_structures
 
-MIN_DIST_MARGIN = 0.95  # min_dist from the data: this fraction of the shortest distance seen
 COLLISION_FRACTION = 0.5  # pairs closer than this fraction of their covalent radii have collided
 STUCK_LIMIT = 5  # breaks in a row that add no new label before giving up
 RESTARTS_KEPT = 3  # per walker and phase: what state.json and its backup can point to, and one
@@ -309,13 +303,6 @@ class Learner:
             return latest + 1, self.train(latest + 1, phase)
         return latest, self.generation(latest)
 
-    def training_data(self, generation: int) -> list[Atoms]:
-        """What generation N of this campaign trains on (lotf.generations.training_labels)."""
-        oracle = self.ctx.config.oracle
-        return training_labels(self.ctx.ledger, oracle_id(fingerprint(oracle.calculator,
-                                                                      oracle.params)),
-                               generation)
-
     def train(self, generation: int, phase: Phase | None = None) -> Potential:
         """Fit generation N on everything labelled for it, save it whole, then commit it (and
         clear the selection it answers) in state.json; returns it as loaded from disk, which
@@ -359,58 +346,12 @@ class Learner:
 
     def _fit_and_save(self, generation: int, weights: dict[str, float]) -> dict:
         """Fit generation N on its training data and save it; returns the facts to record."""
-        refuse_new("a fit")
-        config = self.ctx.config
-        data = self.training_data(generation)
+        data = training_data(self.ctx, generation)
         if not data:
             raise StageFailed("no labelled data to train on: run the bootstrap stage first")
-        settings = config.potential
-        # the radial basis must cover every labelled distance (collisions are never labelled)
-        min_dist = settings.min_dist or MIN_DIST_MARGIN * shortest_distance(data,
-                                                                            settings.cutoff)
-        schedule = FitSchedule(settings.fit_steps, settings.fit_holdout, settings.fit_patience,
-                               settings.fit_ridge)
-        potential = create(config.system.species, backend=settings.backend,
-                           level=settings.level, cutoff=settings.cutoff, min_dist=min_dist,
-                           radial_basis_size=settings.radial_basis_size,
-                           seed=config.seed + generation, schedule=schedule)
-        start = self._warm_start(generation, potential)
-        clock = time.perf_counter()
-        cache, key = self.ctx.fit_cache, None
-        if cache is not None:
-            key = fit_key(data, settings.model_dump(mode="json"), weights=json.dumps(
-                weights, sort_keys=True), seed=config.seed + generation, min_dist=min_dist,
-                start=start, grade_mode=config.active_learning.grade_mode)
-        cached = cache.get(key) if cache is not None else None
-        if cached is not None:
-            potential = load(cached)
-            logger.info("generation %d: the same fit as %s (same labels, settings, seed and "
-                        "start), copied", generation, cached)
-        else:
-            potential.fit(data, weights, seed=config.seed + generation, start=start)
-            try:
-                potential.update_active_set(data, config.active_learning.grade_mode)
-            except ValueError as reason:  # too few rows, or rows that span too little
-                raise StageFailed(f"generation {generation}: no active set ({reason}); label "
-                                  "more varied structures first (bootstrap.count) or lower "
-                                  "potential.level") from None
-            if cache is not None:
-                cache.put(key, potential.save)
-        errors = potential.errors(data)
-        seconds = time.perf_counter() - clock
-        checkpoint("train")
-        self.ctx.run.save_generation(generation, potential.save)
-        how = potential.last_fit
-        how = "" if how is None else (f"; {how.iterations} L-BFGS iterations, kept "
-                                      f"{how.best_iteration}"
-                                      f"{' (early stop)' if how.stopped_early else ''}")
-        logger.info("generation %d: trained on %d structures in %.1f s (%s%s); RMSE %.2f "
-                    "meV/atom, %.3f eV/Å", generation, len(data), seconds,
-                    "from the previous generation" if start is not None else "from a pair start",
-                    how, errors["energy_rmse_mev_per_atom"], errors["forces_rmse_ev_per_a"])
-        return dict(train_rmse=errors, trained_on=len(data), weights=weights,
-                    min_dist=round(min_dist, 4), volume_per_atom=volumes_per_atom(data),
-                    fit_seconds=round(seconds, 1), warm_start=start is not None)
+        potential = new_potential(self.ctx, generation, data)
+        return fit_and_save(self.ctx, generation, weights, data, potential,
+                            self._warm_start(generation, potential))
 
     def _warm_start(self, generation: int, potential: Potential) -> np.ndarray | None:
         """Generation N-1's coefficients for generation N's fit, if warm starts are on and the
@@ -568,19 +509,3 @@ def break_description(result: MDResult) -> str:
         volume = result.off_volume.get_volume() / len(result.off_volume)
         return f", break at step {result.break_step} (volume {volume:.2f} Å³/atom, off the data's)"
     return f", break at step {result.break_step}"
-
-
-def volumes_per_atom(structures: list[Atoms]) -> list[float] | None:
-    """The smallest and largest volume per atom (Å³) of the periodic structures, if any."""
-    volumes = [atoms.get_volume() / len(atoms) for atoms in structures if atoms.pbc.all()]
-    return [min(volumes), max(volumes)] if volumes else None
-
-
-def shortest_distance(structures: list[Atoms], cutoff: float) -> float:
-    """The shortest interatomic distance in the structures (within `cutoff`)."""
-    shortest = cutoff
-    for atoms in structures:
-        distances = neighbor_list("d", atoms, cutoff)
-        if len(distances):
-            shortest = min(shortest, float(distances.min()))
-    return shortest
