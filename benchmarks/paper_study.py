@@ -177,6 +177,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "paper-study")
     parser.add_argument("--study", type=Path, default=STUDY)
+    parser.add_argument("--scale", type=float, default=None,
+                        help="every MD run length times this (lotf study --scale)")
     args = parser.parse_args()
     try:
         import sevenn  # noqa: F401
@@ -187,8 +189,10 @@ def main() -> int:
     args.workdir.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log.open("a") as handle:  # the study's own progress goes to the log, JSON to stdout
+        scale = [] if args.scale is None else ["--scale", str(args.scale)]
         done = subprocess.run([sys.executable, "-m", "lotf", "study", str(args.study),
-                               "--workdir", str(args.workdir)], stdout=handle, stderr=handle)
+                               "--workdir", str(args.workdir), *scale], stdout=handle,
+                              stderr=handle)
     seconds = time.perf_counter() - started
     mine = lotf_numbers(args.workdir)
     table = {name: {"paper": {"value": value, "se": se}, "lotf": mine[name]}
@@ -196,6 +200,7 @@ def main() -> int:
     record = args.workdir / "study.json"
     members = json.loads(record.read_text()).get("seconds", {}) if record.is_file() else {}
     print(json.dumps({"study": str(args.study), "workdir": str(args.workdir),
+                      "scale": args.scale,
                       "exit_code": done.returncode, "wall_seconds_this_call": round(seconds, 1),
                       "member_seconds": members, "oracle_calls": _calls(args.workdir),
                       "log": str(log), "numbers": table, "audits": _audits(args.workdir)},
