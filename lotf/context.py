@@ -8,7 +8,7 @@ from ase import Atoms
 from lotf.config import Campaign
 from lotf.learning.fit_cache import FitCache
 from lotf.ledger import Ledger
-from lotf.store import RunDir, read_structures, write_structures
+from lotf.store import BOOTSTRAP_START, RunDir, read_structures, write_structures
 
 
 @dataclass
@@ -29,3 +29,15 @@ class Context:
         for index, spec in enumerate(self.config.system.structures):
             structures += spec.build(seed=self.config.seed + 1000 * index)
         return write_structures(path, structures)
+
+    def learning_starts(self) -> list[Atoms]:
+        """Where the walkers' first MD starts: the initial structures, or, after an oracle-MD
+        bootstrap, the last frame each one's oracle MD kept (equilibrated at the bootstrap's
+        temperature, with its velocities, and labelled), as the paper starts from its AIMD."""
+        starts = self.initial_structures()
+        path = self.run.bootstrap_frames
+        if path.is_file():
+            ends = {frame.info[BOOTSTRAP_START]: frame for frame in read_structures(path)
+                    if BOOTSTRAP_START in frame.info}
+            starts = [ends.get(index, atoms) for index, atoms in enumerate(starts)]
+        return starts

@@ -79,6 +79,10 @@ def read_structures(path: Path) -> list[Atoms]:
                           "that wrote it") from None
 
 
+BOOTSTRAP_START = "bootstrap_start"  # a bootstrap frame's info: the initial structure whose
+# oracle MD it comes from (the last one of each is where that structure's walkers start learning)
+
+
 class RunDir:
     """A campaign's directory. Use `with run_dir.locked():` around anything that writes to it."""
 

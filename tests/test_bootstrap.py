@@ -108,3 +108,33 @@ def test_importing_unlabelled_frames_is_a_clear_error(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "bootstrap.files: [0] bare.extxyz: frame 0 has no energy and forces" in error
     assert "Traceback" not in error
+
+
+def test_learning_starts_where_the_oracle_md_ended(tmp_path):
+    """After an oracle-MD bootstrap the first learning segment starts from the last frame the
+    oracle MD kept (equilibrated and labelled, with its velocities), as the paper's LOTF-MD
+    starts from its AIMD; not from the initial structure."""
+    counter = tmp_path / "calls.txt"
+    config = emt_campaign(tmp_path, str(counter), workers=1, bootstrap=ORACLE_MD, **{
+        "potential": {"level": 8, "cutoff": 5.0, "fit_steps": 0,
+                      "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.0}},
+        "active_learning": {"max_new": 4, "converge_after": "200 fs"},
+        "md": {"dump_every": 10, "phases": [
+            {"name": "nvt", "ensemble": "nvt", "temperature": 800, "length": "200 fs"}]},
+        "stages": ["bootstrap", "learn"]})
+    done = _run(config, tmp_path / "run")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "run"
+    end = read_structures(run / "structures" / "bootstrap.extxyz")[-1]
+    assert end.info["bootstrap_start"] == 0
+    initial = read_structures(run / "structures" / "initial.extxyz")[0]
+    first = sorted((run / "trajectories" / "nvt").glob("gen-0000-0000-walker-0.extxyz"))
+    assert first, "no trajectory of the first segment"
+    step0 = read(first[0], 0)
+
+    def apart(a, b) -> float:  # the largest minimum-image displacement (LAMMPS wraps atoms)
+        shift = a.get_scaled_positions(wrap=False) - b.get_scaled_positions(wrap=False)
+        return float(abs((shift - shift.round()) @ a.cell.array).max())
+
+    assert apart(step0, end) < 1e-6
+    assert apart(end, initial) > 1e-3  # the oracle MD moved it

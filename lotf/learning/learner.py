@@ -391,8 +391,8 @@ class Learner:
 
     def _restart(self, phases: list[Phase], walker: int) -> Atoms:
         """Where a walker's next MD starts: its restart point in the last of `phases`, else in
-        the latest phase before, else its initial structure (walker k starts from structure k,
-        cyclically)."""
+        the latest phase before, else its start (walker k from structure k, cyclically: the
+        initial structure, or where its oracle-MD bootstrap ended)."""
         run = self.ctx.run
         for phase in reversed(phases):
             relative = self.state.restarts.get(phase.name, {}).get(str(walker))
@@ -406,8 +406,8 @@ class Learner:
                 except Exception as error:  # damaged: an older point is the best left
                     logger.warning("restart point %s is unreadable (%s); trying an older one",
                                    candidate, error)
-        initial = self.ctx.initial_structures()
-        return initial[walker % len(initial)]
+        starts = self.ctx.learning_starts()
+        return starts[walker % len(starts)]
 
     def save_learned_cells(self) -> list[Atoms]:
         """Write each walker's restart point in the campaign's last MD phase to the run's

@@ -46,7 +46,7 @@ from lotf.quantities import (
 )
 from lotf.registry import registrar
 from lotf.stages.registry import Problem, Section, register_stage
-from lotf.store import read_structures, write_structures
+from lotf.store import BOOTSTRAP_START, read_structures, write_structures
 
 
 class RattleBootstrap(Strict):
@@ -291,6 +291,7 @@ def _trajectory(start: Atoms, index: int, spec: MDBootstrap, calculator: _Ledger
             forces = atoms.get_forces() if step == 0 else dynamics.step(forces)
             if keep:
                 kept.append(_frame(atoms))
+                kept[-1].info[BOOTSTRAP_START] = index  # its last frame starts the learning
             tracker.advance(f"{atoms.get_temperature():.0f} K")
     return kept
 
