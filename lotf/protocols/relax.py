@@ -1,12 +1,17 @@
 """Relax a structure's positions and cell with any ASE calculator (a crystal reference, before
-its energy is set against the glass's): BFGS on ASE's FrechetCellFilter at a given pressure."""
+its energy is set against the glass's): BFGS on ASE's UnitCellFilter at a given pressure.
+
+Not the FrechetCellFilter ASE now recommends: its matrix exponential goes through SciPy's own
+OpenBLAS, and once in a full test run that call never returned (100 % CPU in LAPACK's getrs on
+a 3 x 3 matrix after 20 minutes of other tests in the process); UnitCellFilter needs NumPy
+alone, whose linear algebra the fits use all the time. Both reach the same minimum."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.filters import FrechetCellFilter
+from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
 GPA_PER_EV_A3 = 160.21766208
@@ -30,7 +35,7 @@ def relax(atoms: Atoms, calculator: Calculator, pressure_gpa: float = 0.0, fmax:
     until every force (and the stress, scaled as the filter does) is under `fmax` eV/Å."""
     relaxed = atoms.copy()
     relaxed.calc = calculator
-    cell_filter = FrechetCellFilter(relaxed, scalar_pressure=pressure_gpa / GPA_PER_EV_A3)
+    cell_filter = UnitCellFilter(relaxed, scalar_pressure=pressure_gpa / GPA_PER_EV_A3)
     optimizer = BFGS(cell_filter, logfile=None)
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
     energy = relaxed.get_potential_energy()
