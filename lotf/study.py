@@ -209,8 +209,10 @@ def study_layout(path: Path) -> "Layout":
         try:
             layout = Layout(int(md.get("ranks", MD.model_fields["ranks"].default)))
             if executor == "mpi":
-                layout = Layout(layout.md_ranks, int(oracle.get("workers", 1)),
-                                int(oracle.get("ranks", 1)))
+                defaults = Oracle.model_fields
+                layout = Layout(layout.md_ranks,
+                                int(oracle.get("workers", defaults["workers"].default)),
+                                int(oracle.get("ranks", defaults["ranks"].default)))
         except (TypeError, ValueError):
             raise UserError(f"{member.path}: md.ranks, oracle.workers and oracle.ranks must be "
                             "whole numbers to run the study under MPI") from None

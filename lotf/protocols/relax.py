@@ -9,12 +9,10 @@ alone, whose linear algebra the fits use all the time. Both reach the same minim
 from dataclasses import dataclass
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
-
-GPA_PER_EV_A3 = 160.21766208
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,6 @@ class Relaxed:
     converged: bool  # every force and the cell's stress inside the tolerance
     steps: int
     max_force: float  # eV/Å, the largest left
-    pressure_gpa: float  # the pressure it was relaxed at
 
 
 def relax(atoms: Atoms, calculator: Calculator, pressure_gpa: float = 0.0, fmax: float = 0.01,
@@ -35,10 +32,9 @@ def relax(atoms: Atoms, calculator: Calculator, pressure_gpa: float = 0.0, fmax:
     until every force (and the stress, scaled as the filter does) is under `fmax` eV/Å."""
     relaxed = atoms.copy()
     relaxed.calc = calculator
-    cell_filter = UnitCellFilter(relaxed, scalar_pressure=pressure_gpa / GPA_PER_EV_A3)
+    cell_filter = UnitCellFilter(relaxed, scalar_pressure=pressure_gpa * units.GPa)
     optimizer = BFGS(cell_filter, logfile=None)
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
     energy = relaxed.get_potential_energy()
     max_force = float(np.linalg.norm(relaxed.get_forces(), axis=1).max())
-    return Relaxed(relaxed, energy / len(relaxed), converged, optimizer.nsteps, max_force,
-                   pressure_gpa)
+    return Relaxed(relaxed, energy / len(relaxed), converged, optimizer.nsteps, max_force)
