@@ -1,32 +1,26 @@
 """The potential held to the oracle on frames a science stage measures: a sample is labelled
 (under a source that answers the generation audited, `audit-NNNN`, so later generations train
 on it and every generation still retrains exactly), and the potential's energy, force and
-pressure errors there are judged against the campaign's `audit` tolerances."""
+pressure errors there are judged against a tolerance (the campaign's `audit`, or
+`active_learning.check` for a phase's converged MD)."""
 
 
 import numpy as np
 from ase import Atoms
-from pydantic import Field, PositiveFloat, PositiveInt
 
+from lotf.config import OracleTolerance
 from lotf.context import Context
 from lotf.labelling import label
 from lotf.ledger import OK, content_key
-from lotf.model import Strict
 from lotf.oracle import fingerprint
 from lotf.potential import Potential
 
 
-class Audit(Strict):
+class Audit(OracleTolerance):
     """Relabel a sample of the glasses' production frames and hold the potential to the oracle
     there; worse than a tolerance, the labels join the training set, the potential is retrained
     and the melt-quench rerun on it, until the audit passes or `rounds` are spent."""
 
-    frames: PositiveInt = Field(16, le=100_000, description="frames relabelled per round")
-    energy_rmse: PositiveFloat = Field(10.0, description="meV/atom")
-    forces_rmse: PositiveFloat = Field(0.3, description="eV/Å")
-    pressure_rmse: PositiveFloat = Field(0.3, description="GPa: a pressure error biases the "
-                                         "glass's density")
-    rounds: PositiveInt = Field(3, le=100, description="audits at most (retrainings: one less)")
 
 EV_PER_A3_TO_GPA = 160.21766208
 
@@ -69,7 +63,7 @@ def oracle_errors(ctx: Context, frames: list[Atoms], potential: Potential,
             "pressure_mean_error_gpa": float(pressure.mean())}
 
 
-def within(errors: dict, tolerance: Audit) -> bool:
+def within(errors: dict, tolerance: OracleTolerance) -> bool:
     """Whether every error is inside the campaign's audit tolerance."""
     return bool(errors["energy_rmse_mev_per_atom"] <= tolerance.energy_rmse
                 and errors["forces_rmse_ev_per_a"] <= tolerance.forces_rmse

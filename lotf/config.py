@@ -133,6 +133,25 @@ class Potential(Strict):
         return self
 
 
+class OracleTolerance(Strict):
+    """How many frames to relabel and how close the potential must be to the oracle there
+    (RMSEs), and how many times to try (each failed try trains on its labels)."""
+
+    frames: PositiveInt = Field(16, le=100_000, description="frames relabelled per round")
+    energy_rmse: PositiveFloat = Field(10.0, description="meV/atom")
+    forces_rmse: PositiveFloat = Field(0.3, description="eV/Å")
+    pressure_rmse: PositiveFloat = Field(0.3, description="GPa: a pressure error biases "
+                                         "every density the potential gives")
+    rounds: PositiveInt = Field(3, le=100, description="checks at most (retrainings: one less)")
+
+
+class ConvergenceCheck(OracleTolerance):
+    """Hold each phase to the oracle when the grade says it converged: a random sample of its
+    clean MD's frames is labelled; beyond a tolerance those labels train the next generation
+    and the phase learns on, until a check passes or `rounds` are spent (then a plain flag).
+    The grade sees only what the data covers; a liquid can run clean and be far off (#19)."""
+
+
 class ActiveLearning(Strict):
     """Extrapolation-grade thresholds and the convergence rule (the paper: 1.5, 10, 2 ns)."""
 
@@ -154,6 +173,9 @@ class ActiveLearning(Strict):
         0.05, description="NPT MD whose volume per atom leaves the training data's range by more "
         "than this fraction breaks, and that frame is labelled (a cell that expands into a gas "
         "keeps every neighbourhood grade low); null: no such break")
+    check: ConvergenceCheck | None = Field(
+        None, description="relabel a sample of each converged phase's clean MD and learn on "
+        "while the potential misses these tolerances there; null: the grade alone converges")
 
     @model_validator(mode="after")
     def _ordered(self) -> "ActiveLearning":
@@ -261,3 +283,10 @@ class Campaign(Strict):
     stages: list[str] = Field(
         default_factory=lambda: ["bootstrap"], min_length=1
     )
+
+    @model_validator(mode="after")
+    def _checks_need_frames(self) -> "Campaign":
+        if self.active_learning.check is not None and self.md.dump_every == 0:
+            raise ValueError("active_learning.check relabels frames of the converged MD: set "
+                             "md.dump_every above 0")
+        return self

@@ -46,6 +46,7 @@ def campaign_status(path: Path) -> dict[str, Any]:
         "md_time_ps_without_break": _clean_md_ps(state, learn),
         "converged_phases": learn.get("converged_phases", {}),
         "breaks": learn.get("breaks", 0),
+        "checks": learn.get("checks", {}),
         "train_rmse": {gen: facts["train_rmse"] for gen, facts in generations.items()
                        if "train_rmse" in facts},
         "generations": generations,

@@ -135,6 +135,10 @@ MUTATIONS = [
     ("bad phase name", _set(f"{PHASE}.name", "my phase!"), "pattern"),
     ("ranks with fix external", _set("md.ranks", 2) , None),  # completed below
     ("dump_every negative", _set("md.dump_every", -1), "greater than or equal to 0"),
+    ("convergence check without frames",
+     lambda c: c.update(stages=["bootstrap", "learn"], md={**c["md"], "dump_every": 0},
+                        active_learning={**c["active_learning"], "check": {"frames": 8}}),
+     "active_learning.check relabels frames of the converged MD: set md.dump_every above 0"),
     ("validation frames 0", _set("validation", {"frames": 0}), "greater than 0"),
     ("diffusion one temperature", _set("diffusion.temperatures", [1000]), "at least 2"),
     ("diffusion 5000 temperatures", _set("diffusion.temperatures", list(range(5000, 0, -1))),

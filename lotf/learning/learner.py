@@ -37,6 +37,7 @@ from ase import Atoms
 from ase.data import covalent_radii
 from ase.neighborlist import neighbor_list
 
+import lotf.learning.convergence_check as convergence_check
 import lotf.learning.harvest as harvest
 from lotf.config import Campaign, Phase
 from lotf.context import Context
@@ -77,6 +78,8 @@ class Learner:
                 continue
             self.state.current = phase.name
             self._learn_phase(phases, index)
+            while not self._checked(phase):
+                self._learn_phase(phases, index)
             progress = self.state.phases.pop(phase.name)
             self.state.converged_phases[phase.name] = min(progress.walker_fs_without_break) / 1e3
             self.state.stuck = 0
@@ -92,7 +95,42 @@ class Learner:
         run.write_state(state)
         generation = run.latest_generation()
         logger.info("converged: potential %s", run.generation_dir(generation))
-        return {"generation": generation, "breaks": self.state.breaks}
+        summary = {"generation": generation, "breaks": self.state.breaks}
+        if self.state.checks:
+            summary["checks"] = self.state.checks
+            flags = [text for name, rounds in self.state.checks.items()
+                     if (text := convergence_check.flag(name, rounds)) is not None]
+            for text in flags:
+                logger.warning("%s", text)
+            if flags:
+                summary["flags"] = flags
+        return summary
+
+    def _checked(self, phase: Phase) -> bool:
+        """Whether a phase converged by the grade may end: no check asked, or a check against
+        the oracle passed, or its rounds are spent. A miss makes the checked frames the
+        generation's selection (the next generation trains on them) and every walker's clean
+        time starts again, committed at once."""
+        check = self.ctx.config.active_learning.check
+        if check is None:
+            return True
+        generation = self.state.latest()
+        rounds = self.state.checks.setdefault(phase.name, [])
+        result, frames = convergence_check.check_phase(
+            self.ctx, phase.name, generation, self.generation(generation),
+            self.ctx.run.trajectories(phase.name, generation), len(rounds))
+        rounds.append(result)  # committed with the phase's convergence, or below
+        if result["passed"] or len(rounds) >= check.rounds:
+            return True
+        write_structures(self.ctx.run.selection(generation), frames)
+        self.state.pending_selection = generation
+        walkers = self.ctx.config.active_learning.walkers
+        self.state.phase(phase.name).walker_fs_without_break = [0.0] * walkers
+        self.save()
+        checkpoint("check")
+        logger.info("  the checked frames train generation %d; phase %s learns on", generation + 1,
+                    phase.name)
+        return False
 
     def _learn_phase(self, phases: list[Phase], index: int) -> None:
         config, phase = self.ctx.config, phases[index]

@@ -1,8 +1,8 @@
 """The learning loop's state, typed and saved: state.json's `learn` section.
 
 Per generation what its training and its MD did; per MD phase, by name, each walker's time
-without a break and the phase's breaks; the restart point of every walker in every phase;
-the selection awaiting labels and the frames kept meanwhile. A resume reads it back and goes
+without a break, the phase's breaks and its checks against the oracle; the restart point of
+every walker in every phase; the selection awaiting labels and the frames kept meanwhile. A resume reads it back and goes
 on by phase name, whatever list of phases the caller runs.
 
 A `learn` section written before phases were keyed by name (with a positional `phase`) loads
@@ -65,6 +65,7 @@ class LearningState(BaseModel):
     pending_selection: int | None = None  # the generation whose break awaits its labels
     restarts: dict[str, dict[str, str]] = Field(default_factory=dict)  # phase: walker: path
     harvest: list[str] = Field(default_factory=list)  # files of frames kept while labelling
+    checks: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # phase: rounds
 
     @classmethod
     def read(cls, run: RunDir) -> "LearningState":

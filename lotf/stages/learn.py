@@ -1,8 +1,10 @@
-"""The `learn` stage: active learning over the campaign's MD phases until each runs clean; each
+"""The `learn` stage: active learning over the campaign's MD phases until each runs clean (and,
+with `active_learning.check`, holds to the oracle there; the checks go to results.json); each
 walker's final cell is kept as the run's learned cells for what starts from it."""
 
 from lotf.context import Context
 from lotf.learning.learner import Learner
+from lotf.report import add_result
 from lotf.stages.registry import LABELS, register_stage
 
 
@@ -10,5 +12,9 @@ from lotf.stages.registry import LABELS, register_stage
 def learn(ctx: Context) -> dict:
     learner = Learner(ctx)
     summary = learner.converge()
+    if "checks" in summary:
+        add_result(ctx.run, "convergence_checks", {
+            "checks": summary["checks"], "flags": summary.get("flags", []),
+            "tolerance": ctx.config.active_learning.check.model_dump()})
     learner.save_learned_cells()
     return summary
