@@ -178,3 +178,34 @@ def test_members_with_the_same_fit_share_it_and_others_do_not(tmp_path):
     assert results["twin"]["errors"] == results["joint"]["errors"]  # one potential, one error
     assert len(list((runs / "fits").iterdir())) == len(
         [g for g in (runs / "cu" / "potentials").iterdir()]) + 2  # cu's, joint's, other's
+
+
+def test_the_fit_caches_key_changes_with_the_fitting_code(tmp_path):
+    """A study folder reused after a change to the fit's code must not copy the old fit, though
+    lotf's version stays: the key hashes lotf.potential's files and the training module."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lotf
+
+    def code_hash(root: Path) -> str:
+        done = subprocess.run([sys.executable, "-c", "from lotf.learning.fit_cache import "
+                               "fit_code; print(fit_code())"], cwd=root, capture_output=True,
+                              text=True, check=True, env={"PYTHONPATH": str(root)})
+        return done.stdout.strip()
+
+    copies = {}
+    for name in ("same", "potential", "training", "elsewhere"):
+        copies[name] = tmp_path / name
+        shutil.copytree(Path(lotf.__file__).parent, copies[name] / "lotf",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for name, file in (("potential", "potential/schedule.py"),
+                       ("training", "learning/training.py"), ("elsewhere", "status.py")):
+        with open(copies[name] / "lotf" / file, "a") as handle:
+            handle.write("\n# changed\n")
+    hashes = {name: code_hash(root) for name, root in copies.items()}
+    assert hashes["same"] == code_hash(Path(lotf.__file__).parents[1])
+    assert hashes["potential"] != hashes["same"] and hashes["training"] != hashes["same"]
+    assert hashes["elsewhere"] == hashes["same"]  # code the fit does not run: the same fits

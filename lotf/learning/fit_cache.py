@@ -3,11 +3,16 @@ and start are exactly those of a fit made before is copied from it, not fitted a
 production members' consolidated generation 0 is one fit, not three).
 
 The key hashes everything the fit reads — every label's structure and values, the potential's
-settings, the weights, the seed, the warm start's coefficients, the grade mode and lotf's
-version — so a hit is the fit this campaign would make.
+settings, the weights, the seed, the warm start's coefficients, the grade mode, and the code
+that fits (every file of lotf.potential, its compiled core and the motep it drives, and
+lotf.learning.training), so a hit is the fit this campaign would make, even in a study folder
+reused across code changes that keep lotf's version.
 """
 
+import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -18,14 +23,29 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from lotf import __version__
+FIT_CODE_SUFFIXES = (".py", ".so", ".txt", ".mtp", ".json")  # sources, the core, level files
+
+
+@functools.cache
+def fit_code() -> str:
+    """The hash of the files the fit runs: lotf.potential's whole folder (its compiled core and
+    basis files too), the training module, and motep's version."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parents[1]
+    files = sorted(p for p in (package / "potential").rglob("*") if p.suffix in FIT_CODE_SUFFIXES)
+    for path in files + [Path(__file__).with_name("training.py")]:
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        digest.update(importlib.metadata.version("motep").encode())
+    return digest.hexdigest()
 
 
 def fit_key(data: list[Atoms], settings: dict, **inputs) -> str:
     """The hash of a fit's inputs: its training labels in order, `settings` (JSON-able) and
     any further `inputs` (numbers, strings, arrays or None)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"lotf": __version__, "settings": settings}, sort_keys=True,
+    digest.update(json.dumps({"code": fit_code(), "settings": settings}, sort_keys=True,
                              default=str).encode())
     for name in sorted(inputs):
         value = inputs[name]

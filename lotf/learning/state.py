@@ -2,8 +2,8 @@
 
 Per generation what its training and its MD did; per MD phase, by name, each walker's time
 without a break, the phase's breaks and its checks against the oracle; the restart point of
-every walker in every phase; the selection awaiting labels and the frames kept meanwhile. A resume reads it back and goes
-on by phase name, whatever list of phases the caller runs.
+every walker in every phase; the selection awaiting labels and the frames kept meanwhile. A
+resume reads it back and goes on by phase name, whatever list of phases the caller runs.
 
 A `learn` section written before phases were keyed by name (with a positional `phase`) loads
 too: its converged phases are known by name, and the phase that was running counts its time
