@@ -109,7 +109,7 @@ class NativeMTP(MTPPotential):
         early-stopped L-BFGS over all coefficients, least squares on every structure."""
         self.saved_in = None  # its saved files no longer describe it
         w = tuple(float(weights[name]) for name in ("energy", "forces", "stress"))
-        held = holdout_indices(len(train), self.schedule.holdout if self.schedule.steps else 0)
+        held = holdout_indices(train, self.schedule.holdout if self.schedule.steps else 0)
         kept = np.setdiff1d(np.arange(len(train)), held)
         fitting = self.training_set([train[i] for i in kept])
         checking = self.training_set([train[i] for i in held]) if len(held) else None

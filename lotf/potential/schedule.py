@@ -7,10 +7,12 @@ iterate, not the last (the early stopping of pacemaker's and MLIP's users); it s
 `patience` iterations brought no better held-out loss.
 """
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from ase import Atoms
 from scipy.optimize import minimize
 
 Loss = Callable[[np.ndarray, bool], tuple[float, np.ndarray]]  # (parameters, gradient?)
@@ -21,7 +23,7 @@ class FitSchedule:
     """What a full-parameter fit does after its least-squares start."""
 
     steps: int = 300  # L-BFGS iterations at most (0: least squares only)
-    holdout: float = 0.1  # share of the structures kept out for early stopping
+    holdout: float = 0.1  # share of the structures kept out for early stopping (by content)
     patience: int = 50  # iterations without a better held-out loss before stopping
     ridge: float = 1e-6  # on the squared radial coefficients, in units of the loss
 
@@ -40,13 +42,25 @@ class Outcome:
     stopped_early: bool
 
 
-def holdout_indices(count: int, share: float) -> np.ndarray:
-    """Every k-th structure (of a list in content order, so a resume holds out the same ones),
-    at least one when there are two or more; none when `share` is 0."""
-    if share <= 0 or count < 2:
+def holdout_indices(structures: list[Atoms], share: float) -> np.ndarray:
+    """The structures held out: those whose content hashes below `share` (at least one, the
+    lowest, when there are two or more; none when `share` is 0). Chosen by each structure
+    alone, so a structure held out once is held out in every later generation's fit, which
+    its warm start (the previous generation) therefore never trained on; and a resume holds
+    out the same ones."""
+    if share <= 0 or len(structures) < 2:
         return np.array([], dtype=int)
-    held = max(1, round(share * count))
-    return np.unique(np.linspace(0, count - 1, held).round().astype(int))
+    fractions = np.array([_content_fraction(atoms) for atoms in structures])
+    held = np.flatnonzero(fractions < share)
+    return held if len(held) else np.array([int(np.argmin(fractions))])
+
+
+def _content_fraction(atoms: Atoms) -> float:
+    """A number in [0, 1) fixed by the structure's species, positions and cell alone."""
+    digest = hashlib.sha256()
+    for array in (atoms.numbers, atoms.positions, atoms.cell.array):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return int(digest.hexdigest()[:13], 16) / 16**13
 
 
 def early_stopped(train_loss: Loss, held_loss: Loss | None, start: np.ndarray,
