@@ -27,6 +27,7 @@ from ase import Atoms
 
 from lotf.errors import DamagedFile, RunDirectoryBusy
 from lotf.faults import checkpoint
+from lotf.log import logger
 
 
 def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
@@ -77,6 +78,18 @@ def read_structures(path: Path) -> list[Atoms]:
         raise DamagedFile(f"{path} is damaged ({type(error).__name__}: {error}); it cannot be "
                           "recomputed here: restore it, or remove it and rerun the stage "
                           "that wrote it") from None
+
+
+def read_trajectories(files: list[Path], reader: str) -> list[Atoms]:
+    """Every frame of the files in order, a damaged file left out with a warning naming
+    `reader` (what samples them, for the log)."""
+    frames = []
+    for path in files:
+        try:
+            frames += read_structures(path)
+        except DamagedFile as error:
+            logger.warning("%s: %s; sampling the other trajectories", reader, error)
+    return frames
 
 
 BOOTSTRAP_START = "bootstrap_start"  # a bootstrap frame's info: the initial structure whose

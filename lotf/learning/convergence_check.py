@@ -15,10 +15,10 @@ from ase import Atoms
 
 from lotf.auditing import describe, oracle_errors, sample, within
 from lotf.context import Context
-from lotf.errors import DamagedFile, StageFailed
+from lotf.errors import StageFailed
 from lotf.log import logger
 from lotf.potential import Potential
-from lotf.store import read_structures
+from lotf.store import read_trajectories
 
 
 def check_phase(ctx: Context, phase: str, generation: int, potential: Potential,
@@ -26,12 +26,7 @@ def check_phase(ctx: Context, phase: str, generation: int, potential: Potential,
     """Round `index` of the check of `phase`, converged on `generation` (its `potential`,
     its trajectory `files`): the errors with `passed`, and the frames labelled."""
     check = ctx.config.active_learning.check
-    frames = []
-    for path in files:
-        try:
-            frames += read_structures(path)
-        except DamagedFile as error:
-            logger.warning("convergence check: %s; sampling the other trajectories", error)
+    frames = read_trajectories(files, "convergence check")
     if not frames:
         raise StageFailed(f"phase {phase}: no frame of generation {generation}'s MD to check "
                           "against the oracle (md.dump_every longer than the segments?)")

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, PositiveInt
 
 from lotf.context import Context
-from lotf.errors import DamagedFile, StageFailed
+from lotf.errors import StageFailed
 from lotf.labelling import label
 from lotf.learning.learner import Learner
 from lotf.ledger import OK, VALIDATION, content_key
@@ -19,7 +19,7 @@ from lotf.model import Strict
 from lotf.oracle import fingerprint
 from lotf.report import add_result, pyplot, save_figure
 from lotf.stages.registry import Section, register_stage
-from lotf.store import read_structures
+from lotf.store import read_trajectories
 
 
 class Validation(Strict):
@@ -29,12 +29,7 @@ class Validation(Strict):
 
 def _frames(ctx: Context, files: list) -> list:
     """Frames sampled evenly from the trajectory files (a damaged one is left out)."""
-    frames = []
-    for path in files:
-        try:
-            frames += read_structures(path)
-        except DamagedFile as error:
-            logger.warning("validate: %s; sampling the other trajectories", error)
+    frames = read_trajectories(files, "validate")
     if not frames:
         raise StageFailed("validate: every trajectory of the final potential is damaged")
     picks = np.unique(np.linspace(0, len(frames) - 1, ctx.config.validation.frames).round())
