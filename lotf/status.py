@@ -86,6 +86,16 @@ def render(report: dict[str, Any]) -> str:
         f"learning      : phase {report['phase'] or '-'}, {report['breaks']} breaks, "
         f"{report['md_time_ps_without_break']:.1f} ps of MD without a break",
         f"converged     : {'yes' if report['converged'] else 'no'}",
-        f"updated       : {report['updated']}",
     ]
+    lines += [f"checked       : {phase}: {_checks(rounds)}"
+              for phase, rounds in report.get("checks", {}).items() if rounds]
+    lines.append(f"updated       : {report['updated']}")
     return "\n".join(lines)
+
+
+def _checks(rounds: list[dict]) -> str:
+    """A phase's checks against the oracle in a few words: how many passed, and the last."""
+    last = rounds[-1]
+    return (f"{sum(r['passed'] for r in rounds)} of {len(rounds)} passed; the last (generation "
+            f"{last['generation']}) {last['energy_rmse_mev_per_atom']:.1f} meV/atom, "
+            f"{last['forces_rmse_ev_per_a']:.3f} eV/Å, {last['pressure_rmse_gpa']:.2f} GPa RMSE")

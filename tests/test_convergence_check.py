@@ -75,6 +75,9 @@ def test_a_missed_check_trains_on_its_frames_and_the_phase_learns_on(missed):
     results = json.loads((missed / "results.json").read_text())["convergence_checks"]
     assert len(results["flags"]) == 1 and "in all 2 check(s)" in results["flags"][0]
     assert "beyond active_learning.check's tolerance" in (missed / "logs" / "lotf.log").read_text()
+    shown = subprocess.run([sys.executable, "-m", "lotf", "status", str(missed)],
+                           capture_output=True, text=True, check=True).stdout
+    assert f"nvt: 0 of 2 passed; the last (generation {second})" in shown
 
 
 def test_the_check_reports_the_potentials_errors_against_the_oracle(missed):
