@@ -64,7 +64,7 @@ def oracle_errors(ctx: Context, frames: list[Atoms], potential: Potential,
 
 
 def within(errors: dict, tolerance: OracleTolerance) -> bool:
-    """Whether every error is inside the campaign's audit tolerance."""
+    """Whether every error is inside the tolerance (the audit's, or the convergence check's)."""
     return bool(errors["energy_rmse_mev_per_atom"] <= tolerance.energy_rmse
                 and errors["forces_rmse_ev_per_a"] <= tolerance.forces_rmse
                 and errors["pressure_rmse_gpa"] <= tolerance.pressure_rmse)

@@ -2,10 +2,15 @@
 directories through ${study}, every run length shortened by one time scale, resumed."""
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
+import lotf
 from lotf.cli import main
 from lotf.ledger import Ledger
 from lotf.scaling import scale_times
@@ -183,12 +188,6 @@ def test_members_with_the_same_fit_share_it_and_others_do_not(tmp_path):
 def test_the_fit_caches_key_changes_with_the_fitting_code(tmp_path):
     """A study folder reused after a change to the fit's code must not copy the old fit, though
     lotf's version stays: the key hashes lotf.potential's files and the training module."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import lotf
 
     def code_hash(root: Path) -> str:
         done = subprocess.run([sys.executable, "-c", "from lotf.learning.fit_cache import "
