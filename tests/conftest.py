@@ -95,6 +95,17 @@ def emt_campaign(tmp_path: Path, counter: str, *, delay: float = 0.0, count: int
     return path
 
 
+def run_lotf(config: Path, workdir: Path, timeout: float = 600, **variables: str | None
+             ) -> subprocess.CompletedProcess:
+    """`lotf run CONFIG --workdir WORKDIR` as a subprocess that imports the test oracles, on one
+    thread (BLAS and OpenMP), with extra environment variables such as LOTF_KILL_AT (None: unset)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env.update({name: value for name, value in variables.items() if value is not None})
+    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
+                           str(workdir)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_job(command: list, timeout: float, env: dict | None = None
             ) -> subprocess.CompletedProcess:
     """subprocess.run for an MPI launch: on timeout the whole session is killed (mpiexec's

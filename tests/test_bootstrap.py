@@ -2,10 +2,7 @@
 
 import gzip
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,19 +12,11 @@ from lotf.cli import main
 from lotf.ledger import Ledger, content_key
 from lotf.store import read_structures
 
-from conftest import cu_cells, emt_campaign, emt_labelled
+from conftest import cu_cells, emt_campaign, emt_labelled, run_lotf
 
 MLIP_TRAINING = Path(__file__).parent / "data" / "mlip" / "cubic" / "training.cfg.gz"
 ORACLE_MD = {"method": "md", "temperature": 800, "timestep": "2 fs", "length": "40 fs",
              "discard": "10 fs", "every": "10 fs"}  # 21 steps, frames at 10, 20, 30, 40 fs
-
-
-def _run(config: Path, workdir: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
-    if kill_at:
-        env["LOTF_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
-                           str(workdir)], env=env, capture_output=True, text=True, timeout=300)
 
 
 def _calls(counter: Path) -> int:
@@ -37,7 +26,7 @@ def _calls(counter: Path) -> int:
 def test_oracle_md_keeps_every_nth_frame_and_every_step_is_in_the_ledger(tmp_path):
     counter = tmp_path / "calls.txt"
     config = emt_campaign(tmp_path, str(counter), workers=1, bootstrap=ORACLE_MD)
-    done = _run(config, tmp_path / "run")
+    done = run_lotf(config, tmp_path / "run", 300)
     assert done.returncode == 0, done.stderr[-3000:]
     ledger = Ledger(tmp_path / "run" / "ledger.db")
     assert len(ledger) == 21 and _calls(counter) == 21
@@ -54,12 +43,12 @@ def test_oracle_md_killed_midway_resumes_without_repeating_a_call(tmp_path):
     reference_dir.mkdir()
     reference = emt_campaign(reference_dir, str(reference_dir / "calls.txt"), workers=1,
                              bootstrap=ORACLE_MD)
-    assert _run(reference, reference_dir / "run").returncode == 0
+    assert run_lotf(reference, reference_dir / "run", 300).returncode == 0
     counter = tmp_path / "calls.txt"
     config = emt_campaign(tmp_path, str(counter), workers=1, bootstrap=ORACLE_MD)
-    killed = _run(config, tmp_path / "run", kill_at="label:9")
+    killed = run_lotf(config, tmp_path / "run", 300, LOTF_KILL_AT="label:9")
     assert killed.returncode == -9 and _calls(counter) == 9
-    done = _run(config, tmp_path / "run")
+    done = run_lotf(config, tmp_path / "run", 300)
     assert done.returncode == 0, done.stderr[-3000:]
     # the kill came between the 9th call's result and its ledger entry: that call is lost and
     # made again; the 8 recorded before it were replayed from the ledger
@@ -122,7 +111,7 @@ def test_learning_starts_where_the_oracle_md_ended(tmp_path):
         "md": {"dump_every": 10, "phases": [
             {"name": "nvt", "ensemble": "nvt", "temperature": 800, "length": "200 fs"}]},
         "stages": ["bootstrap", "learn"]})
-    done = _run(config, tmp_path / "run")
+    done = run_lotf(config, tmp_path / "run", 300)
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "run"
     end = read_structures(run / "structures" / "bootstrap.extxyz")[-1]

@@ -5,7 +5,6 @@ reports are the potential's against the oracle there; a kill after a miss resume
 uninterrupted end."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from ase.calculators.emt import EMT
 from lotf.ledger import Ledger, content_key
 from lotf.potential import load
 
-from conftest import emt_campaign
+from conftest import emt_campaign, run_lotf
 
 NVT = {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "0.5 ps"}
 
@@ -34,15 +33,6 @@ def _campaign(tmp_path: Path, energy_rmse: float) -> Path:
         md={"dump_every": 25, "phases": [NVT]}, stages=["bootstrap", "learn"])
 
 
-def _run(config: Path, workdir: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1"}
-    if kill_at:
-        env["LOTF_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
-                           str(workdir)], env=env, capture_output=True, text=True, timeout=900)
-
-
 def _learn_state(workdir: Path) -> dict:
     return json.loads((workdir / "state.json").read_text())["learn"]
 
@@ -55,7 +45,7 @@ def _labelled_as(workdir: Path, source: str) -> list:
 def missed(tmp_path_factory):
     """A check no potential can pass (0.001 meV/atom): two rounds, both missed."""
     tmp = tmp_path_factory.mktemp("missed")
-    done = _run(_campaign(tmp, energy_rmse=0.001), tmp / "run")
+    done = run_lotf(_campaign(tmp, energy_rmse=0.001), tmp / "run", 900)
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp / "run"
 
@@ -100,7 +90,7 @@ def test_the_check_reports_the_potentials_errors_against_the_oracle(missed):
 
 
 def test_a_check_that_passes_ends_the_phase_with_no_new_generation(tmp_path):
-    done = _run(_campaign(tmp_path, energy_rmse=1e6), tmp_path / "run")
+    done = run_lotf(_campaign(tmp_path, energy_rmse=1e6), tmp_path / "run", 900)
     assert done.returncode == 0, done.stderr[-3000:]
     workdir = tmp_path / "run"
     state = _learn_state(workdir)
@@ -116,10 +106,10 @@ def test_a_check_that_passes_ends_the_phase_with_no_new_generation(tmp_path):
 def test_killed_after_a_missed_check_resumes_to_the_same_end(missed, tmp_path):
     config = _campaign(tmp_path, energy_rmse=0.001)
     workdir = tmp_path / "run"
-    killed = _run(config, workdir, kill_at="check:1")
+    killed = run_lotf(config, workdir, 900, LOTF_KILL_AT="check:1")
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert _learn_state(workdir)["pending_selection"] is not None  # the miss was committed
-    done = _run(config, workdir)
+    done = run_lotf(config, workdir, 900)
     assert done.returncode == 0, done.stderr[-3000:]
 
     def labelled(run):

@@ -2,13 +2,11 @@
 
 import csv
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +18,7 @@ from lotf.md.run import MDSettings, run_md
 from lotf.potential import ActiveSet, FitSchedule, create, load
 from lotf.store import read_structures
 
-from conftest import cu_cells, emt_campaign, emt_labelled
+from conftest import cu_cells, emt_campaign, emt_labelled, run_lotf
 
 LEARN = {
     # forces weigh per atom (motep's loss): 0.3 on these 32-atom cells weighs them as 0.01 did
@@ -41,26 +39,18 @@ LEARN = {
 }
 
 
-def _run(config, workdir, env, kill_at=None):
-    env = {**env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    if kill_at:
-        env["LOTF_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
-                           str(workdir)], env=env, capture_output=True, text=True, timeout=600)
-
-
-def _kill_at_each(config, workdir, env, kills) -> None:
+def _kill_at_each(config, workdir, kills) -> None:
     """Run the campaign killed (SIGKILL) at each point in turn, then once to its end."""
     for kill_at in kills:
-        done = _run(config, workdir, env, kill_at)
+        done = run_lotf(config, workdir, LOTF_KILL_AT=kill_at)
         assert done.returncode == -9, f"{kill_at} was not reached: {done.stderr[-2000:]}"
-    done = _run(config, workdir, env)
+    done = run_lotf(config, workdir)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _status(workdir, env):
+def _status(workdir):
     done = subprocess.run([sys.executable, "-m", "lotf", "status", str(workdir), "--json"],
-                          env=env, capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
 
@@ -74,15 +64,14 @@ def reference(tmp_path_factory):
     """One uninterrupted campaign."""
     tmp = tmp_path_factory.mktemp("reference")
     config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, **LEARN)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    done = _run(config, tmp / "run", env)
+    done = run_lotf(config, tmp / "run")
     assert done.returncode == 0, done.stderr[-3000:]
-    return tmp / "run", env
+    return tmp / "run"
 
 
 def test_campaign_converges_and_reports(reference):
-    workdir, env = reference
-    status = _status(workdir, env)
+    workdir = reference
+    status = _status(workdir)
     assert status["converged"] is True
     assert status["breaks"] >= 1 and status["generation"] >= 2
     assert set(status["converged_phases"]) == {"nvt", "npt"}
@@ -110,7 +99,7 @@ def test_the_calibrated_grade_covers_the_force_errors_of_every_final_frame(refer
     """EMT is cheap enough to label every frame each generation ran: the p95 that the
     calibration (fitted on the selections and validation frames) gives at each atom's grade
     must bound about 95 % of those atoms' true |ΔF|."""
-    workdir, env = reference
+    workdir = reference
     calibration = json.loads((workdir / "results.json").read_text())["calibration"]
     assert calibration["statement"].startswith("grade 1.5 ≈ p95 |ΔF| of ")
     assert calibration["statement"] in (workdir / "logs" / "lotf.log").read_text()
@@ -139,11 +128,11 @@ KILLS = ["label:3", "train:1", "md:10", "select:1", "label:1", "segment:2", "gen
 
 
 def test_killed_at_many_points_ends_where_an_uninterrupted_run_does(reference, tmp_path):
-    reference_dir, env = reference
+    reference_dir = reference
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **LEARN)
     workdir = tmp_path / "run"
-    _kill_at_each(config, workdir, env, KILLS)
-    mine, theirs = _status(workdir, env), _status(reference_dir, env)
+    _kill_at_each(config, workdir, KILLS)
+    mine, theirs = _status(workdir), _status(reference_dir)
     assert _structures(workdir) == _structures(reference_dir)  # every structure, once
     assert mine["oracle_calls"] == theirs["oracle_calls"]
     assert (mine["generation"], mine["breaks"]) == (theirs["generation"], theirs["breaks"])
@@ -181,12 +170,12 @@ def test_d_optimal_selection_beats_random_selection():
     print(f"steps before the next break: {lengths}")
 
 
-def test_walkers_each_run_clean_before_the_phase_converges(tmp_path, env_with_tests):
+def test_walkers_each_run_clean_before_the_phase_converges(tmp_path):
     nvt = {**LEARN["md"]["phases"][0], "length": "0.5 ps"}
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
         **LEARN, "active_learning": {"max_new": 4, "converge_after": "1 ps", "walkers": 3},
         "md": {"dump_every": 25, "phases": [nvt]}, "stages": ["bootstrap", "learn"]})
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     state = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
     assert state["converged_phases"] == {"nvt": pytest.approx(1.0)}
@@ -194,19 +183,18 @@ def test_walkers_each_run_clean_before_the_phase_converges(tmp_path, env_with_te
     assert sorted(pointers) == ["0", "1", "2"]
     assert all((tmp_path / "run" / path).is_file() for path in pointers.values())
     # after the last break every walker ran 1 ps clean with the final potential: 2 segments each
-    final = f"gen-{_status(tmp_path / 'run', env_with_tests)['generation']:04d}"
+    final = f"gen-{_status(tmp_path / 'run')['generation']:04d}"
     trajectories = tmp_path / "run" / "trajectories" / "nvt"
     assert [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)] == [2] * 3
 
 
-def test_npt_off_the_datas_volumes_is_labelled_until_the_data_covers_them(tmp_path,
-                                                                         env_with_tests):
+def test_npt_off_the_datas_volumes_is_labelled_until_the_data_covers_them(tmp_path):
     """Every bootstrap and NVT frame has one volume; NPT at 1000 K expands the cell past a 0.5 %
     margin, which breaks (low grades notwithstanding) and labels the frame that left."""
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
         **LEARN, "active_learning": {**LEARN["active_learning"], "volume_margin": 0.005},
         "bootstrap": {**LEARN["bootstrap"], "strain": 0.0}, "stages": ["bootstrap", "learn"]})
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
     assert "Å³/atom, off the data's" in log
@@ -221,27 +209,27 @@ def test_npt_off_the_datas_volumes_is_labelled_until_the_data_covers_them(tmp_pa
 
 def test_a_damaged_potential_is_retrained_to_the_same_bits(reference, tmp_path):
     """A truncated pot.mtp is refitted from the ledger on the data, seed and weights it had."""
-    reference_dir, env = reference
+    reference_dir = reference
     workdir = tmp_path / "run"
     shutil.copytree(reference_dir, workdir)
-    final = workdir / "potentials" / f"gen-{_status(workdir, env)['generation']:04d}"
+    final = workdir / "potentials" / f"gen-{_status(workdir)['generation']:04d}"
     original = (final / "pot.mtp").read_bytes()
     (final / "pot.mtp").write_bytes(original[: len(original) // 3])
     state = json.loads((workdir / "state.json").read_text())
     del state["stages"]["validate"]  # a stage that loads the final potential runs again
     (workdir / "state.json").write_text(json.dumps(state))
-    done = _run(workdir, workdir, env)
+    done = run_lotf(workdir, workdir)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "is damaged" in done.stderr and "retraining it from the ledger" in done.stderr
     assert (final / "pot.mtp").read_bytes() == original
-    assert _status(workdir, env)["oracle_calls"] == _status(reference_dir, env)["oracle_calls"]
+    assert _status(workdir)["oracle_calls"] == _status(reference_dir)["oracle_calls"]
 
 
 def test_a_run_directory_with_positional_phase_progress_resumes_by_name(reference, tmp_path):
     """State written before phases were keyed by name: `phase: 1` (npt under way) and the
     walker times at the top level. The resume skips nvt (converged, by name) and runs npt to
     convergence again from its restart point; nothing labelled is asked twice."""
-    reference_dir, env = reference
+    reference_dir = reference
     workdir = tmp_path / "run"
     shutil.copytree(reference_dir, workdir)
     state = json.loads((workdir / "state.json").read_text())
@@ -257,9 +245,9 @@ def test_a_run_directory_with_positional_phase_progress_resumes_by_name(referenc
     (workdir / "state.json").write_text(json.dumps(state))
     nvt = sorted((workdir / "trajectories" / "nvt").iterdir())
     npt = set((workdir / "trajectories" / "npt").iterdir())
-    done = _run(workdir, workdir, env)
+    done = run_lotf(workdir, workdir)
     assert done.returncode == 0, done.stderr[-3000:]
-    status = _status(workdir, env)
+    status = _status(workdir)
     assert status["converged"] is True and set(status["converged_phases"]) == {"nvt", "npt"}
     assert sorted((workdir / "trajectories" / "nvt").iterdir()) == nvt  # not run again
     assert set((workdir / "trajectories" / "npt").iterdir()) - npt  # its 1 ps, anew
@@ -269,16 +257,16 @@ def test_a_run_directory_with_positional_phase_progress_resumes_by_name(referenc
 
 def test_sigterm_during_md_stops_with_130_and_resumes_to_the_same_end(reference, tmp_path):
     """The scheduler's SIGTERM lands in MD, inside LAMMPS's callback: it must stop the run."""
-    reference_dir, env = reference
+    reference_dir = reference
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **LEARN)
     workdir = tmp_path / "run"
-    done = _run(config, workdir, {**env, "LOTF_SIGNAL_AT": "md:200"})
+    done = run_lotf(config, workdir, LOTF_SIGNAL_AT="md:200")
     assert done.returncode == 130, done.stderr[-2000:]
     assert "interrupted; run the same command again to resume" in done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
-    done = _run(config, workdir, env)
+    done = run_lotf(config, workdir)
     assert done.returncode == 0, done.stderr[-3000:]
-    mine, theirs = _status(workdir, env), _status(reference_dir, env)
+    mine, theirs = _status(workdir), _status(reference_dir)
     assert _structures(workdir) == _structures(reference_dir)
     assert (mine["generation"], mine["breaks"], mine["oracle_calls"]) == \
         (theirs["generation"], theirs["breaks"], theirs["oracle_calls"])

@@ -12,10 +12,7 @@ there too, so both directories hold the same moment of the campaign.
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +22,7 @@ import pytest
 from lotf.learning.state import LearningState
 from lotf.ledger import Ledger
 
-from conftest import emt_campaign
+from conftest import emt_campaign, run_lotf
 from test_learn import LEARN
 
 LEARNING = {**LEARN, "active_learning": {"max_new": 3, "converge_after": "2 ps"},
@@ -63,12 +60,6 @@ VOLATILE = {"updated", "fit_seconds", "started", "seconds"}  # wall-clock facts
 MAX_WRITE_KILLS = 30
 
 
-def _run(config: Path, workdir: Path, env: dict, **faults: str) -> subprocess.CompletedProcess:
-    env = {**env, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **faults}
-    return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
-                           str(workdir)], env=env, capture_output=True, text=True, timeout=300)
-
-
 def _without(value, keys: set):
     """`value` with the wall-clock entries removed at every depth."""
     if isinstance(value, dict):
@@ -100,21 +91,20 @@ def cycle(request, tmp_path_factory):
     settings, setup, end, at_end, named = CYCLES[request.param]
     tmp = tmp_path_factory.mktemp(request.param)
     config = emt_campaign(tmp, str(tmp / "calls.txt"), count=4, workers=1, **settings)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     start = tmp / "start"
-    done = _run(config, start, env, LOTF_KILL_AT=setup)
+    done = run_lotf(config, start, 300, LOTF_KILL_AT=setup)
     assert done.returncode == -9 and not at_end(start), done.stderr[-2000:]
     reference = tmp / "reference"
     shutil.copytree(start, reference)
     trace = tmp / "trace.txt"
-    done = _run(config, reference, env, LOTF_KILL_AT=end, LOTF_TRACE=str(trace))
+    done = run_lotf(config, reference, 300, LOTF_KILL_AT=end, LOTF_TRACE=str(trace))
     assert done.returncode == -9 and at_end(reference), done.stderr[-2000:]
     reached = trace.read_text().split("\n")
     assert "select 1" in reached, "the cycle has no break: the test needs one"
     writes = sum(line.startswith("write ") for line in reached)
     steps = sum(line.startswith("md ") for line in reached)
     kills = [f"write:{k}" for k in _spread(writes, MAX_WRITE_KILLS)] + named + [f"md:{steps // 2}"]
-    return config, env, start, end, at_end, _snapshot(reference), kills, tmp
+    return config, start, end, at_end, _snapshot(reference), kills, tmp
 
 
 def _spread(count: int, most: int) -> list[int]:
@@ -125,14 +115,14 @@ def _spread(count: int, most: int) -> list[int]:
 
 
 def _killed_then_resumed(cycle, kill_at: str) -> tuple[str, dict | None, str]:
-    config, env, start, end, at_end, *_, tmp = cycle
+    config, start, end, at_end, *_, tmp = cycle
     workdir = tmp / f"killed-{kill_at.replace(':', '-')}"
     shutil.copytree(start, workdir)
-    done = _run(config, workdir, env, LOTF_KILL_AT=kill_at)
+    done = run_lotf(config, workdir, 300, LOTF_KILL_AT=kill_at)
     if done.returncode != -9:
         return kill_at, None, f"not killed (exit {done.returncode}): {done.stderr[-1500:]}"
     if not at_end(workdir):  # killed before the cycle's last commit: resume up to it
-        done = _run(config, workdir, env, LOTF_KILL_AT=end)
+        done = run_lotf(config, workdir, 300, LOTF_KILL_AT=end)
         if done.returncode != -9:
             return kill_at, None, f"resume did not reach {end}: {done.stderr[-1500:]}"
     return kill_at, _snapshot(workdir), ""
