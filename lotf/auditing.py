@@ -4,7 +4,6 @@ on it and every generation still retrains exactly), and the potential's energy, 
 pressure errors there are judged against a tolerance (the campaign's `audit`, or
 `active_learning.check` for a phase's converged MD)."""
 
-
 import numpy as np
 from ase import Atoms
 
@@ -14,6 +13,7 @@ from lotf.labelling import label
 from lotf.ledger import OK, content_key
 from lotf.oracle import fingerprint
 from lotf.potential import Potential
+from lotf.units import EV_PER_A3_TO_GPA
 
 
 class Audit(OracleTolerance):
@@ -21,8 +21,6 @@ class Audit(OracleTolerance):
     there; worse than a tolerance, the labels join the training set, the potential is retrained
     and the melt-quench rerun on it, until the audit passes or `rounds` are spent."""
 
-
-EV_PER_A3_TO_GPA = 160.21766208
 
 
 def sample(frames: list[Atoms], count: int, seed: list[int]) -> list[Atoms]:

@@ -9,8 +9,10 @@ import re
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses
+from ase.units import GPa
 
 AMU_PER_CM3_TO_G = 1.66053906660  # (1 amu / 1 Å³) in g/cm³
+EV_PER_A3_TO_GPA = 1.0 / GPa  # a stress in ASE's eV/Å³, in GPa
 
 _TIME = {"fs": 1.0, "ps": 1e3, "ns": 1e6, "us": 1e9, "s": 1e15, "min": 60e15, "h": 3600e15}
 _PRESSURE = {"bar": 1.0, "atm": 1.01325, "kbar": 1e3, "Pa": 1e-5, "MPa": 10.0, "GPa": 1e4}

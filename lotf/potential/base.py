@@ -13,12 +13,10 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
-from ase.units import GPa
 
 from lotf.potential.activeset import ActiveSet, Mode
 from lotf.potential.schedule import Outcome
-
-EV_PER_A3_TO_GPA = 1.0 / GPa
+from lotf.units import EV_PER_A3_TO_GPA
 
 
 @dataclass
