@@ -8,9 +8,9 @@ import pytest
 
 from lotf.ledger import Ledger
 
-from conftest import emt_campaign
+from conftest import emt_campaign, run_lotf
 from oracles import count_calls
-from test_learn import LEARN, _kill_at_each, _run, _status
+from test_learn import LEARN, _kill_at_each, _status
 
 WORKERS = 2
 
@@ -25,10 +25,10 @@ def async_campaign(tmp_path, asynchronous: bool = True):
     return config, counter
 
 
-def assert_converged_with_each_label_once(workdir, counter, env, lost_per_kill=0, kills=0):
+def assert_converged_with_each_label_once(workdir, counter, lost_per_kill=0, kills=0):
     """Converged; the ledger holds every call's answer once; calls beyond it are only those a
     SIGKILL cut in flight (asked again on resume), at most one per oracle worker and kill."""
-    assert _status(workdir, env)["converged"] is True
+    assert _status(workdir)["converged"] is True
     ledger = Ledger(workdir / "ledger.db")
     assert len(ledger) == len(ledger.labelled())
     assert len(ledger) <= count_calls(counter) <= len(ledger) + lost_per_kill * kills
@@ -37,20 +37,19 @@ def assert_converged_with_each_label_once(workdir, counter, env, lost_per_kill=0
     assert not list((workdir / "structures").glob("harvest-*"))  # used, then dropped
 
 
-def test_walkers_explore_while_labels_come_and_their_candidates_join_the_next_selection(
-        tmp_path, env_with_tests):
+def test_walkers_explore_while_labels_come_and_their_candidates_join_the_next_selection(tmp_path):
     config, counter = async_campaign(tmp_path)
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
     assert "while the walkers explore on" in log
     assert "exploring while the labels come" in log
     assert "kept while labelling)" in log  # a later selection chose among what they found
-    assert_converged_with_each_label_once(tmp_path / "run", counter, env_with_tests)
+    assert_converged_with_each_label_once(tmp_path / "run", counter)
     # the convergence rule holds: after the last generation, every walker ran 1 ps clean on it
     state = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
     assert state["converged_phases"] == {"nvt": pytest.approx(1.0)}
-    final = f"gen-{_status(tmp_path / 'run', env_with_tests)['generation']:04d}"
+    final = f"gen-{_status(tmp_path / 'run')['generation']:04d}"
     trajectories = tmp_path / "run" / "trajectories" / "nvt"
     clean = [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)]
     assert all(count >= 2 for count in clean), clean
@@ -59,10 +58,9 @@ def test_walkers_explore_while_labels_come_and_their_candidates_join_the_next_se
 KILLS = ["label:6", "segment:3", "select:2", "label:2", "generation:1", "segment:4"]
 
 
-def test_killed_while_labelling_exploring_and_selecting_it_resumes_to_convergence(
-        tmp_path, env_with_tests):
+def test_killed_while_labelling_exploring_and_selecting_it_resumes_to_convergence(tmp_path):
     config, counter = async_campaign(tmp_path)
     workdir = tmp_path / "run"
-    _kill_at_each(config, workdir, env_with_tests, KILLS)
-    assert_converged_with_each_label_once(workdir, counter, env_with_tests,
+    _kill_at_each(config, workdir, KILLS)
+    assert_converged_with_each_label_once(workdir, counter,
                                           lost_per_kill=WORKERS, kills=len(KILLS))

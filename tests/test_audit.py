@@ -3,9 +3,7 @@ are computed as a direct comparison would, a failing audit retrains and reruns t
 a passing one changes nothing."""
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +17,7 @@ from lotf.oracle import fingerprint
 from lotf.schema import load_config
 from lotf.store import RunDir
 
-from test_learn import _run
+from conftest import run_lotf
 
 SHORT = {**MELT_QUENCH, "melt": "0.4 ps", "cool": "0.4 ps", "equilibrate": "0.2 ps",
          "production": "1 ps", "chunk": "0.5 ps"}
@@ -35,25 +33,24 @@ def _with_audit(tmp_path, audit: dict):
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("audit")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    done = _run(_campaign(tmp, ["bootstrap", "learn"]), tmp / "run", env)
+    done = run_lotf(_campaign(tmp, ["bootstrap", "learn"]), tmp / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp
 
 
-def _audited(learned, tmp_path, env, audit):
+def _audited(learned, tmp_path, audit):
     shutil.copytree(learned / "run", tmp_path / "run")
     shutil.copy(learned / "cu.extxyz", tmp_path)
     shutil.copy(learned / "fcc.cif", tmp_path)
     config = _with_audit(tmp_path, audit)
-    done = _run(config, tmp_path / "run", env)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     return config, results["audit"], json.loads((tmp_path / "run" / "state.json").read_text())
 
 
-def test_a_failing_audit_retrains_and_reruns_the_melt_quench(learned, tmp_path, env_with_tests):
-    config, audit, state = _audited(learned, tmp_path, env_with_tests,
+def test_a_failing_audit_retrains_and_reruns_the_melt_quench(learned, tmp_path):
+    config, audit, state = _audited(learned, tmp_path,
                                     {"frames": 6, "energy_rmse": 1e-6, "rounds": 2})
     assert audit["rounds"] == 2 and audit["passed"] is False
     assert "the audit failed in all 2 round(s)" in audit["flag"]
@@ -82,9 +79,9 @@ def test_a_failing_audit_retrains_and_reruns_the_melt_quench(learned, tmp_path, 
     assert first["pressure_mean_error_gpa"] == pytest.approx(np.mean(pressure), rel=1e-9)
 
 
-def test_a_passing_audit_changes_nothing(learned, tmp_path, env_with_tests):
+def test_a_passing_audit_changes_nothing(learned, tmp_path):
     before = json.loads((learned / "run" / "state.json").read_text())
-    _, audit, state = _audited(learned, tmp_path, env_with_tests,
+    _, audit, state = _audited(learned, tmp_path,
                                {"frames": 4, "energy_rmse": 1e6, "forces_rmse": 1e6,
                                 "pressure_rmse": 1e6})
     assert audit["rounds"] == 1 and audit["passed"] is True and "flag" not in audit

@@ -11,8 +11,8 @@ from lotf.auditing import Audit, within
 from lotf.ledger import Ledger
 from lotf.potential import load
 
-from conftest import cu_cells, emt_campaign
-from test_learn import LEARN, _run
+from conftest import cu_cells, emt_campaign, run_lotf
+from test_learn import LEARN
 
 LADDER = [2600, 2200, 1900, 20, 10, 5, 2, 1]
 DIFFUSION = {"species": "Cu", "temperatures": LADDER, "production": "3 ps",
@@ -21,14 +21,14 @@ DIFFUSION = {"species": "Cu", "temperatures": LADDER, "production": "3 ps",
              "directions": {"normal": [0, 0, 1]}}
 
 
-def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path, env_with_tests):
+def test_three_temperatures_give_an_arrhenius_fit_with_error_bars(tmp_path):
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
         **LEARN, "md": {"dump_every": 10, "phases": [LEARN["md"]["phases"][0]]},
         "diffusion": DIFFUSION, "stages": ["bootstrap", "learn", "diffusion"]})
     start = cu_cells(1)[0]  # disordered, so that the hot cell is a liquid from the start
     start.positions += np.random.default_rng(3).normal(0, 0.35, start.positions.shape)
     write(tmp_path / "cu.extxyz", start)
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "run" / "results.json").read_text())["diffusion"]
     rows = result["temperatures"]
@@ -100,8 +100,7 @@ def _check_audits(run, result: dict, ran: list[float]) -> None:
         assert flagged == (not audit["passed"])
 
 
-def test_a_ladder_without_diffusion_reports_its_temperatures_and_no_fit(tmp_path,
-                                                                        env_with_tests):
+def test_a_ladder_without_diffusion_reports_its_temperatures_and_no_fit(tmp_path):
     """A cold crystal shows no hop: the stage still finishes (a study goes on to its next
     member), gives each temperature's D, and prints no E_a or σ, only the reason."""
     cold = {**DIFFUSION, "temperatures": [20, 10], "production": "1 ps", "equilibration": "0 ps",
@@ -109,7 +108,7 @@ def test_a_ladder_without_diffusion_reports_its_temperatures_and_no_fit(tmp_path
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
         **LEARN, "md": {"dump_every": 10, "phases": [LEARN["md"]["phases"][0]]},
         "diffusion": cold, "stages": ["bootstrap", "learn", "diffusion"]})
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "run" / "results.json").read_text())["diffusion"]
     assert [r["temperature_k"] for r in result["temperatures"]] == [20]  # stopped: no hop

@@ -13,8 +13,8 @@ from ase.io import read, write
 
 from lotf.calculator import MTP
 
-from conftest import emt_campaign
-from test_learn import LEARN, _run
+from conftest import emt_campaign, run_lotf
+from test_learn import LEARN
 
 MELT_QUENCH = {"melt_temperature": 2500, "melt": "1 ps", "temperature": 300, "cool": "3 ps",
                "equilibrate": "1 ps", "production": "2 ps", "pressure": "0 bar",
@@ -37,13 +37,13 @@ def _campaign(tmp_path, stages):
         "stages": stages})
 
 
-def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests):
-    learned = _run(_campaign(tmp_path, ["bootstrap", "learn"]), tmp_path / "run", env_with_tests)
+def test_glass_from_melt_quench_measured_and_resumable(tmp_path):
+    learned = run_lotf(_campaign(tmp_path, ["bootstrap", "learn"]), tmp_path / "run")
     assert learned.returncode == 0, learned.stderr[-3000:]
     shutil.copytree(tmp_path / "run", tmp_path / "killed")  # the same potential, twice
     config = _campaign(tmp_path, ["bootstrap", "learn", "melt_quench", "structure",
                                   "energetics", "diffusion"])
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     # the schedule ran whole: 1 + 3 + 1 + 2 ps in 1 ps chunks, temperatures along the ramp
@@ -113,9 +113,9 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     quenched_with = state["stages"]["melt_quench"]
     config = _campaign(tmp_path, ["bootstrap", "learn", "melt_quench"])
-    killed = _run(config, tmp_path / "killed", env_with_tests, kill_at="chunk:3")
+    killed = run_lotf(config, tmp_path / "killed", LOTF_KILL_AT="chunk:3")
     assert killed.returncode == -9
-    again = _run(config, tmp_path / "killed", env_with_tests)
+    again = run_lotf(config, tmp_path / "killed")
     assert again.returncode == 0, again.stderr[-3000:]
     # the same work: labels, generations, chunks (and no chunk lost or run twice)
     resumed_state = json.loads((tmp_path / "killed" / "state.json").read_text())
@@ -131,8 +131,8 @@ def test_glass_from_melt_quench_measured_and_resumable(tmp_path, env_with_tests)
         np.testing.assert_allclose(second.positions, first.positions, atol=tolerance)
 
 
-def test_melt_quench_of_a_supercell_of_the_initial_cell(tmp_path, env_with_tests):
-    learned = _run(_campaign(tmp_path, ["bootstrap", "learn"]), tmp_path / "run", env_with_tests)
+def test_melt_quench_of_a_supercell_of_the_initial_cell(tmp_path):
+    learned = run_lotf(_campaign(tmp_path, ["bootstrap", "learn"]), tmp_path / "run")
     assert learned.returncode == 0, learned.stderr[-3000:]
     short = {**MELT_QUENCH, "melt": "0.2 ps", "cool": "0.2 ps", "equilibrate": "0.2 ps",
              "production": "0.2 ps", "chunk": "0.2 ps", "start": "initial",
@@ -140,7 +140,7 @@ def test_melt_quench_of_a_supercell_of_the_initial_cell(tmp_path, env_with_tests
     config = _campaign(tmp_path, ["bootstrap", "learn", "melt_quench"])
     data = yaml.safe_load(config.read_text())
     config.write_text(yaml.safe_dump({**data, "melt_quench": short}))
-    done = _run(config, tmp_path / "run", env_with_tests)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     initial = read(tmp_path / "run" / "structures" / "initial.extxyz")
     glass = read(tmp_path / "run" / "structures" / "melt-quench.extxyz")

@@ -9,10 +9,10 @@ import yaml
 from ase.build import bulk
 from ase.io import read, write
 
-from test_learn import _run
+from conftest import run_lotf
 
 
-def test_stacked_liquids_cross_their_interface(tmp_path, env_with_tests):
+def test_stacked_liquids_cross_their_interface(tmp_path):
     rng = np.random.default_rng(5)
     for name, symbol, a in (("cu", "Cu", 3.6), ("ag", "Ag", 4.09)):
         block = bulk(symbol, "fcc", a=a, cubic=True).repeat((2, 2, 2))
@@ -43,7 +43,7 @@ def test_stacked_liquids_cross_their_interface(tmp_path, env_with_tests):
         "stages": ["bootstrap", "learn", "melt_quench", "energetics", "diffusion"]}
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    done = _run(path, tmp_path / "run", env_with_tests)
+    done = run_lotf(path, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     initial = read(tmp_path / "run" / "structures" / "initial.extxyz")
     assert initial.get_chemical_formula() == "Ag32Cu32"

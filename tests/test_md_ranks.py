@@ -17,8 +17,8 @@ from lotf.md.ranks import RanksFailed
 from lotf.md.run import MDSettings, run_md
 from lotf.schema import load_config
 
-from conftest import emt_campaign
-from test_learn import LEARN, _run, _status
+from conftest import emt_campaign, run_lotf
+from test_learn import LEARN, _status
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,9 @@ def test_ranks_need_the_pair_style(tmp_path):
 def test_a_campaign_learns_with_md_on_two_ranks(tmp_path):
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4,
                           **{**LEARN, "md": {**LEARN["md"], "ranks": 2}})
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    done = _run(config, tmp_path / "run", env)
+    done = run_lotf(config, tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
-    status = _status(tmp_path / "run", env)
+    status = _status(tmp_path / "run")
     assert status["converged"] is True and status["breaks"] >= 1
     assert json.loads((tmp_path / "run" / "results.json").read_text())["validation"]["frames"] == 12
 

@@ -77,7 +77,7 @@ def test_walkers_explore_at_once_on_groups_of_the_job(tmp_path, counter, env_wit
     done = launch(3, config, tmp_path / "run", env_with_tests)
     output, _ = done.communicate(timeout=600)
     assert done.returncode == 0, output[-3000:]
-    status = _status(tmp_path / "run", env_with_tests)
+    status = _status(tmp_path / "run")
     assert status["converged"] is True and status["breaks"] >= 1
     log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
     # two groups of one rank: while neither walker has converged, both run in each round
@@ -148,7 +148,7 @@ def test_a_study_runs_its_members_on_the_groups_of_one_job(tmp_path, counter, en
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     record = json.loads((runs / "study.json").read_text())
     assert record["done"] == ["cu", "joint"]
-    assert _status(runs / "cu", env_with_tests)["converged"] is True
+    assert _status(runs / "cu")["converged"] is True
     # the learning member's two walkers ran at once, on the job's two MD groups
     found = rounds((runs / "cu" / "logs" / "lotf.log").read_text())
     assert found and all(walkers == ["0", "1"] for walkers in found), found
@@ -222,7 +222,7 @@ def test_sigterm_while_groups_run_md_stops_the_job_and_it_resumes(tmp_path, coun
     done = launch(3, config, tmp_path / "run", env_with_tests)
     output, _ = done.communicate(timeout=600)
     assert done.returncode == 0, output[-3000:]
-    assert _status(tmp_path / "run", env_with_tests)["converged"] is True
+    assert _status(tmp_path / "run")["converged"] is True
     assert_once_but_lost_in_flight(tmp_path / "run", counter)
 
 
@@ -259,7 +259,7 @@ def test_the_mpi_batch_script_stopped_as_at_its_time_limit_is_requeued_and_conve
     assert state == "COMPLETED", text[-3000:]
     assert restarts == 1 and "requeueing job" in text, text[-3000:]
     assert "interrupted; run the same command again to resume" in text
-    assert _status(tmp_path / "job", env_with_tests)["converged"] is True
+    assert _status(tmp_path / "job")["converged"] is True
     walkers = rounds(log.read_text())
     assert walkers and all(round_ == ["0", "1"] for round_ in walkers), walkers
     assert_once_but_lost_in_flight(tmp_path / "job", counter)

@@ -80,7 +80,7 @@ def test_a_campaign_with_oracle_calls_on_its_ranks_converges_with_every_label_on
     done = launch(4, config, tmp_path / "run", env_with_tests)  # controller, 2 oracle, 1 MD
     output, _ = done.communicate(timeout=600)
     assert done.returncode == 0, output[-3000:]
-    assert _status(tmp_path / "run", env_with_tests)["converged"] is True
+    assert _status(tmp_path / "run")["converged"] is True
     assert_exactly_once(tmp_path / "run", counter)
     assert set(serving_ranks(counter)) == {"1", "2"}  # never the controller or the MD rank
     assert processes_naming(tmp_path) == []
@@ -130,5 +130,5 @@ def test_sigterm_while_the_oracle_ranks_label_stops_the_job_and_it_resumes(
     done = launch(4, config, tmp_path / "run", env_with_tests)
     output, _ = done.communicate(timeout=600)
     assert done.returncode == 0, output[-3000:]
-    assert _status(tmp_path / "run", env_with_tests)["converged"] is True
+    assert _status(tmp_path / "run")["converged"] is True
     assert_once_but_lost_in_flight(tmp_path / "run", counter)
