@@ -22,7 +22,6 @@ class Audit(OracleTolerance):
     and the melt-quench rerun on it, until the audit passes or `rounds` are spent."""
 
 
-
 def sample(frames: list[Atoms], count: int, seed: list[int]) -> list[Atoms]:
     """`count` frames drawn at random without replacement (all if fewer), in their order, as
     bare copies (the MD's energies and grades dropped)."""
