@@ -65,12 +65,15 @@ def counter(tmp_path) -> str:
     return str(tmp_path / "calls.txt")
 
 
+def _tests_environment() -> dict:
+    """This process's environment with the tests folder on PYTHONPATH (for the test oracles)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+
+
 @pytest.fixture
 def env_with_tests() -> dict:
     """Environment for a `lotf` subprocess that must import the test oracles."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
-    return env
+    return _tests_environment()
 
 
 def emt_campaign(tmp_path: Path, counter: str, *, delay: float = 0.0, count: int = 6,
@@ -99,8 +102,7 @@ def run_lotf(config: Path, workdir: Path, timeout: float = 600, **variables: str
              ) -> subprocess.CompletedProcess:
     """`lotf run CONFIG --workdir WORKDIR` as a subprocess that imports the test oracles, on one
     thread (BLAS and OpenMP), with extra environment variables such as LOTF_KILL_AT (None: unset)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {**_tests_environment(), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     env.update({name: value for name, value in variables.items() if value is not None})
     return subprocess.run([sys.executable, "-m", "lotf", "run", str(config), "--workdir",
                            str(workdir)], env=env, capture_output=True, text=True, timeout=timeout)
