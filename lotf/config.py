@@ -163,7 +163,11 @@ class ActiveLearning(Strict):
                                    description="MD time without a break that converges a phase")
     grade_mode: Literal["neighbourhood", "configuration"] = "neighbourhood"
     max_iterations: PositiveInt = Field(200, le=1_000_000,
-                                        description="breaks tolerated per phase before giving up")
+                                        description="breaks learned from per phase at most")
+    on_max_iterations: Literal["stop", "continue"] = Field(
+        "stop", description="when a phase has learned from max_iterations breaks: stop the "
+        "campaign with an error, or end the phase unconverged (a flag in results.json and the "
+        "log) and go on with its last potential, so a study finishes within its allocation")
     walkers: PositiveInt = Field(1, le=1024)
     asynchronous: bool = Field(
         False, description="while a break's selection is labelled, the walkers explore on with "

@@ -74,14 +74,18 @@ class Learner:
         stage passes the campaign's phases and then its own (the diffusion temperatures)."""
         phases = self.ctx.config.md.phases if phases is None else phases
         for index, phase in enumerate(phases):
-            if phase.name in self.state.converged_phases:
+            if phase.name in self.state.converged_phases | self.state.unconverged_phases:
                 continue
             self.state.current = phase.name
-            self._learn_phase(phases, index)
-            while not self._checked(phase):
-                self._learn_phase(phases, index)
+            converged = self._learn_phase(phases, index)
+            while converged and not self._checked(phase):
+                converged = self._learn_phase(phases, index)
             progress = self.state.phases.pop(phase.name)
-            self.state.converged_phases[phase.name] = min(progress.walker_fs_without_break) / 1e3
+            if converged:
+                self.state.converged_phases[phase.name] = \
+                    min(progress.walker_fs_without_break) / 1e3
+            else:
+                self.state.unconverged_phases[phase.name] = self.state.latest()
             self.state.stuck = 0
             # frames kept while the last labels came: the final potential ran clean, and none
             # of them broke it when it was trained (harvest.graded)
@@ -91,20 +95,36 @@ class Learner:
                 path.unlink(missing_ok=True)
         run = self.ctx.run
         state = run.read_state()
-        state["converged"] = True
+        state["converged"] = not self.state.unconverged_phases
         run.write_state(state)
         generation = run.latest_generation()
-        logger.info("converged: potential %s", run.generation_dir(generation))
+        logger.info("%s: potential %s", "converged" if state["converged"] else "learning ended",
+                    run.generation_dir(generation))
         summary = {"generation": generation, "breaks": self.state.breaks}
         if self.state.checks:
             summary["checks"] = self.state.checks
-            flags = [text for name, rounds in self.state.checks.items()
-                     if (text := convergence_check.flag(name, rounds)) is not None]
-            for text in flags:
-                logger.warning("%s", text)
-            if flags:
-                summary["flags"] = flags
+        if self.state.unconverged_phases:
+            summary["unconverged"] = self.state.unconverged_phases
+        flags = self.check_flags() + self.unconverged_flags()
+        for text in flags:
+            logger.warning("%s", text)
+        if flags:
+            summary["flags"] = flags
         return summary
+
+    def check_flags(self) -> list[str]:
+        """A plain sentence for each phase whose checks against the oracle all missed."""
+        return [text for name, rounds in self.state.checks.items()
+                if (text := convergence_check.flag(name, rounds)) is not None]
+
+    def unconverged_flags(self) -> list[str]:
+        """A plain sentence for each phase ended by active_learning.max_iterations."""
+        limit = self.ctx.config.active_learning.max_iterations
+        return [f"phase {phase} did not converge: it learned from its {limit} breaks "
+                f"(active_learning.max_iterations) and ended on generation {generation}, trained "
+                "on the last break's labels and never run in it; what follows rests on a "
+                "potential that did not converge there"
+                for phase, generation in self.state.unconverged_phases.items()]
 
     def _checked(self, phase: Phase) -> bool:
         """Whether a phase converged by the grade may end: no check asked, or a check against
@@ -132,7 +152,10 @@ class Learner:
                     phase.name)
         return False
 
-    def _learn_phase(self, phases: list[Phase], index: int) -> None:
+    def _learn_phase(self, phases: list[Phase], index: int) -> bool:
+        """Learn until every walker of the phase ran `converge_after` clean (True), or until
+        the phase has learned from `max_iterations` breaks and may go on unconverged (False);
+        with `on_max_iterations: stop` that is an error."""
         config, phase = self.ctx.config, phases[index]
         converge_fs = phase.converge_after or config.active_learning.converge_after
         walkers = config.active_learning.walkers
@@ -142,15 +165,20 @@ class Learner:
         clean = progress.walker_fs_without_break
         with BackgroundLabels(self.ctx) as background:
             while min(clean) < converge_fs - 1e-6:
-                if progress.breaks >= config.active_learning.max_iterations:
-                    raise StageFailed(f"phase {phase.name}: {progress.breaks} breaks without "
-                                      "converging (active_learning.max_iterations)")
                 self._check_stuck(phase)
                 if background.coming(self.state, phase.name):
                     if not self._explore_while_labelling(phases, index, background.collect):
                         background.wait()
                     continue
-                generation, potential = self.potential_for(phase)
+                generation, potential = self.potential_for(phase)  # trained on every label
+                if progress.breaks >= config.active_learning.max_iterations:
+                    if config.active_learning.on_max_iterations == "stop":
+                        raise StageFailed(f"phase {phase.name}: {progress.breaks} breaks without "
+                                          "converging (active_learning.max_iterations)")
+                    logger.warning("phase %s: %d breaks without converging "
+                                   "(active_learning.max_iterations); it ends unconverged on "
+                                   "generation %d", phase.name, progress.breaks, generation)
+                    return False
                 if config.active_learning.asynchronous and self._known_break(phase, generation,
                                                                              potential):
                     clean = progress.walker_fs_without_break
@@ -165,6 +193,7 @@ class Learner:
                     progress.broke = sorted(breaks)  # they wait for the next generation
                     self.learn_from(phase, generation, potential,
                                     _together(list(breaks.values())))
+        return True
 
     def _round(self, phases: list[Phase], index: int, generation: int, potential: Potential,
                order: list[int], clean: list[float] | None,

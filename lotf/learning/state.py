@@ -57,6 +57,7 @@ class LearningState(BaseModel):
 
     generations: dict[str, GenerationRecord] = Field(default_factory=dict)
     converged_phases: dict[str, float] = Field(default_factory=dict)  # name: ps clean at the end
+    unconverged_phases: dict[str, int] = Field(default_factory=dict)  # name: generation left on
     phases: dict[str, PhaseProgress] = Field(default_factory=dict)  # phases under way
     current: str | None = None  # the phase being learned, for `lotf status`
     breaks: int = 0
