@@ -155,6 +155,34 @@ def lotf_numbers(folder: Path) -> dict:
     }
 
 
+def _learning(folder: Path) -> dict:
+    """Each learning member's end: converged or not, its generation, and the flags it raised
+    (a convergence check that missed, a phase ended by active_learning.max_iterations)."""
+    out = {}
+    for member in ("lps", "lbo", "interface"):
+        path = folder / member / "state.json"
+        if not path.is_file():
+            continue
+        state, results = json.loads(path.read_text()), _results(folder, member)
+        out[member] = {"converged": state.get("converged", False),
+                       "generation": state.get("generation"),
+                       "flags": [*results.get("convergence_checks", {}).get("flags", []),
+                                 *results.get("unconverged_phases", {}).get("flags", [])]}
+    return out
+
+
+def _with_learning_flags(numbers: dict, learning: dict) -> dict:
+    """Each number named for a system (lps_, lbo_, interface_) carries a pointer to the flags
+    of the campaign that learned that system: its potential rests on that learning."""
+    for name, entry in numbers.items():
+        member = name.split("_")[0]
+        if learning.get(member, {}).get("flags"):
+            entry.setdefault("flags", []).append(
+                f"the {member} campaign's learning raised {len(learning[member]['flags'])} "
+                f"flag(s): see learning.{member}")
+    return numbers
+
+
 def _audits(folder: Path) -> dict:
     """Each production glass's audit against the oracle (the errors behind its numbers)."""
     out = {}
@@ -194,7 +222,8 @@ def main() -> int:
                                "--workdir", str(args.workdir), *scale], stdout=handle,
                               stderr=handle)
     seconds = time.perf_counter() - started
-    mine = lotf_numbers(args.workdir)
+    learning = _learning(args.workdir)
+    mine = _with_learning_flags(lotf_numbers(args.workdir), learning)
     table = {name: {"paper": {"value": value, "se": se}, "lotf": mine[name]}
              for name, (value, se) in PAPER.items()}
     record = args.workdir / "study.json"
@@ -203,7 +232,8 @@ def main() -> int:
                       "scale": args.scale,
                       "exit_code": done.returncode, "wall_seconds_this_call": round(seconds, 1),
                       "member_seconds": members, "oracle_calls": _calls(args.workdir),
-                      "log": str(log), "numbers": table, "audits": _audits(args.workdir)},
+                      "log": str(log), "numbers": table, "learning": learning,
+                      "audits": _audits(args.workdir)},
                      indent=2))
     return done.returncode
 
