@@ -108,6 +108,18 @@ def run_lotf(config: Path, workdir: Path, timeout: float = 600, **variables: str
                            str(workdir)], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def md_rounds(log: str) -> list[list[str]]:
+    """The learning log's MD rounds: the walkers each round started, in order."""
+    found, current = [], []
+    for line in log.splitlines():
+        if "MD segment" in line:
+            current.append(line.split(" of walker ")[1].split(",")[0])
+        elif current and "velocity seed" not in line:
+            found.append(current)
+            current = []
+    return found
+
+
 def run_job(command: list, timeout: float, env: dict | None = None
             ) -> subprocess.CompletedProcess:
     """subprocess.run for an MPI launch: on timeout the whole session is killed (mpiexec's

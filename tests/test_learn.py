@@ -18,7 +18,7 @@ from lotf.md.run import MDSettings, run_md
 from lotf.potential import ActiveSet, FitSchedule, create, load
 from lotf.store import read_structures
 
-from conftest import cu_cells, emt_campaign, emt_labelled, run_lotf
+from conftest import cu_cells, emt_campaign, emt_labelled, md_rounds, run_lotf
 
 LEARN = {
     # forces weigh per atom (motep's loss): 0.3 on these 32-atom cells weighs them as 0.01 did
@@ -171,6 +171,8 @@ def test_d_optimal_selection_beats_random_selection():
 
 
 def test_walkers_each_run_clean_before_the_phase_converges(tmp_path):
+    """Three walkers alone: each round runs all three in turn, and the phase converges when
+    each ran 1 ps clean with the final potential."""
     nvt = {**LEARN["md"]["phases"][0], "length": "0.5 ps"}
     config = emt_campaign(tmp_path, str(tmp_path / "calls.txt"), count=4, **{
         **LEARN, "active_learning": {"max_new": 4, "converge_after": "1 ps", "walkers": 3},
@@ -186,6 +188,9 @@ def test_walkers_each_run_clean_before_the_phase_converges(tmp_path):
     final = f"gen-{_status(tmp_path / 'run')['generation']:04d}"
     trajectories = tmp_path / "run" / "trajectories" / "nvt"
     assert [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)] == [2] * 3
+    # alone, as on an MPI job's groups, every round gave each walker a segment
+    found = md_rounds((tmp_path / "run" / "logs" / "lotf.log").read_text())
+    assert found and all(walkers == ["0", "1", "2"] for walkers in found), found
 
 
 def test_npt_off_the_datas_volumes_is_labelled_until_the_data_covers_them(tmp_path):

@@ -22,7 +22,7 @@ from lotf.ledger import Ledger
 from lotf.md.ranks import mpiexec
 from lotf.md.run import MDSettings, run_md
 
-from conftest import emt_campaign, processes_naming, run_job
+from conftest import emt_campaign, md_rounds, processes_naming, run_job
 from oracles import count_calls
 from test_learn import LEARN, _status
 
@@ -44,18 +44,6 @@ def launch(ranks: int, config: Path, workdir: Path, env: dict,
                "--workdir", str(workdir)]
     return subprocess.Popen(command, env={**env, "OMP_NUM_THREADS": "1"}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
-
-
-def rounds(log: str) -> list[list[str]]:
-    """The learning log's MD rounds: the walkers each round started, in order."""
-    found, current = [], []
-    for line in log.splitlines():
-        if "MD segment" in line:
-            current.append(line.split(" of walker ")[1].split(",")[0])
-        elif current and "velocity seed" not in line:
-            found.append(current)
-            current = []
-    return found
 
 
 def assert_exactly_once(workdir: Path, counter: str) -> None:
@@ -81,7 +69,8 @@ def test_walkers_explore_at_once_on_groups_of_the_job(tmp_path, counter, env_wit
     assert status["converged"] is True and status["breaks"] >= 1
     log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
     # two groups of one rank: while neither walker has converged, both run in each round
-    assert rounds(log) and all(walkers == ["0", "1"] for walkers in rounds(log)), rounds(log)
+    found = md_rounds(log)
+    assert found and all(walkers == ["0", "1"] for walkers in found), found
     assert_exactly_once(tmp_path / "run", counter)
     trajectories = tmp_path / "run" / "trajectories"
     for walker in (0, 1):
@@ -150,7 +139,7 @@ def test_a_study_runs_its_members_on_the_groups_of_one_job(tmp_path, counter, en
     assert record["done"] == ["cu", "joint"]
     assert _status(runs / "cu")["converged"] is True
     # the learning member's two walkers ran at once, on the job's two MD groups
-    found = rounds((runs / "cu" / "logs" / "lotf.log").read_text())
+    found = md_rounds((runs / "cu" / "logs" / "lotf.log").read_text())
     assert found and all(walkers == ["0", "1"] for walkers in found), found
     assert_exactly_once(runs / "cu", counter)
     assert len(Ledger(runs / "joint" / "ledger.db")) == len(Ledger(runs / "cu" / "ledger.db"))
@@ -260,6 +249,6 @@ def test_the_mpi_batch_script_stopped_as_at_its_time_limit_is_requeued_and_conve
     assert restarts == 1 and "requeueing job" in text, text[-3000:]
     assert "interrupted; run the same command again to resume" in text
     assert _status(tmp_path / "job")["converged"] is True
-    walkers = rounds(log.read_text())
+    walkers = md_rounds(log.read_text())
     assert walkers and all(round_ == ["0", "1"] for round_ in walkers), walkers
     assert_once_but_lost_in_flight(tmp_path / "job", counter)

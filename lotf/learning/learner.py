@@ -8,8 +8,10 @@ MD run at a time (a protocol's chunk); `generation`, `train`, `final_trajectorie
 `start_walker` and `save_learned_cells` serve the stages that read or extend what it learned.
 
 For each MD phase in turn: MTP-MD in segments of the phase's `length`, by one or several
-independent walkers (each from its own initial structure, with its own restart point), the
-walker with the least clean time going next. A segment without a break moves that walker's
+independent walkers (each from its own initial structure, with its own restart point): in each
+round every walker short of convergence runs a segment with the same generation (at once on an
+MPI job's MD groups, else in turn, so a serial run and a parallel one learn alike), and the
+round's breaks are learned from together. A segment without a break moves that walker's
 restart point forward and adds to its time without a break; a break (grade above the break
 threshold, or in NPT a volume per atom off the training data's range) selects at most
 `max_new` D-optimal candidates (and the frame off the volumes, whatever its grade), labels
@@ -50,7 +52,7 @@ from lotf.learning.training import fit_and_save, new_potential, training_data
 from lotf.log import logger
 from lotf.md.ensembles import ensemble
 from lotf.md.groups import MDJob
-from lotf.md.run import MDResult, MDSettings, concurrent_runs, run_md, run_md_many
+from lotf.md.run import MDResult, MDSettings, run_md, run_md_many
 from lotf.potential import Potential, load
 from lotf.store import read_structures, write_structures
 
@@ -183,9 +185,7 @@ class Learner:
                                                                              potential):
                     clean = progress.walker_fs_without_break
                     continue
-                # the walkers with the least clean time go next: one at a time, or one per group
-                order = [w for w in np.argsort(clean, kind="stable")
-                         if clean[w] < converge_fs - 1e-6]
+                order = [w for w in range(walkers) if clean[w] < converge_fs - 1e-6]
                 breaks = self._round(phases, index, generation, potential, order, clean)
                 if breaks:
                     clean = [0.0] * walkers
@@ -198,7 +198,7 @@ class Learner:
     def _round(self, phases: list[Phase], index: int, generation: int, potential: Potential,
                order: list[int], clean: list[float] | None,
                meanwhile: Callable[[], object] | None = None) -> dict[int, MDResult]:
-        """One MD segment for each of the first walkers in `order` (as many as run at once):
+        """One MD segment for each walker in `order` (at once on the MD groups, else in turn):
         their restart points move on and, given `clean`, their clean time grows (committed
         per segment); returns the runs that broke by walker, whose break the caller handles.
         `meanwhile` is called while the MD runs."""
@@ -206,7 +206,7 @@ class Learner:
         converge_fs = phase.converge_after or config.active_learning.converge_after
         walkers = config.active_learning.walkers
         jobs, segments = [], []
-        for offset, walker in enumerate(order[:concurrent_runs()]):
+        for offset, walker in enumerate(order):
             start = self._restart(phases[: index + 1], walker)
             done = 0.0 if clean is None else clean[walker]
             steps = max(1, round(min(phase.length, converge_fs - done) / phase.timestep))

@@ -57,11 +57,3 @@ def run_md_many(potential: Potential, jobs: Sequence[MDJob],
             results.append(run_session(potential, job.atoms, job.settings, job.trajectory,
                                        job.log_file, meanwhile=meanwhile))
     return results
-
-
-def concurrent_runs() -> int:
-    """How many MD runs `run_md_many` makes at once: the MPI job's MD groups, else 1."""
-    md_groups = groups.active()
-    return 1 if md_groups is None else md_groups.count or 1
-
-
