@@ -45,6 +45,7 @@ def campaign_status(path: Path) -> dict[str, Any]:
         "phase": learn.get("current"),
         "md_time_ps_without_break": _clean_md_ps(state, learn),
         "converged_phases": learn.get("converged_phases", {}),
+        "unconverged_phases": learn.get("unconverged_phases", {}),
         "breaks": learn.get("breaks", 0),
         "checks": learn.get("checks", {}),
         "train_rmse": {gen: facts["train_rmse"] for gen, facts in generations.items()
@@ -71,6 +72,8 @@ def render(report: dict[str, Any]) -> str:
                 lines.append(f"  {name:<22}not started")
                 continue
             state = "done" if name in report["done"] else f"at {member['stage']}"
+            if member["unconverged_phases"]:
+                state += f" (unconverged: {', '.join(member['unconverged_phases'])})"
             took = report["seconds"].get(name)
             lines.append(f"  {name:<22}{state}, generation {member['generation']}, "
                          f"{member['oracle_calls']['total']} oracle calls"
@@ -85,7 +88,9 @@ def render(report: dict[str, Any]) -> str:
         f"{calls['quarantined']} configurations quarantined; {calls['imported']} labels imported)",
         f"learning      : phase {report['phase'] or '-'}, {report['breaks']} breaks, "
         f"{report['md_time_ps_without_break']:.1f} ps of MD without a break",
-        f"converged     : {'yes' if report['converged'] else 'no'}",
+        f"converged     : {'yes' if report['converged'] else 'no'}"
+        + (f" (ended unconverged by active_learning.max_iterations: "
+           f"{', '.join(report['unconverged_phases'])})" if report["unconverged_phases"] else ""),
     ]
     lines += [f"checked       : {phase}: {_checks(rounds)}"
               for phase, rounds in report.get("checks", {}).items() if rounds]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lotf.cli import main
 from lotf.ledger import Ledger
 
 from conftest import emt_campaign, run_lotf
@@ -55,6 +56,14 @@ def test_results_and_log_flag_every_unconverged_phase(continued):
     assert all("did not converge" in flag for flag in results["flags"])
     log = (continued / "logs" / "lotf.log").read_text()
     assert "phase nvt-b did not converge" in log and "learning ended" in log
+
+
+def test_status_names_the_unconverged_phases(continued, capsys):
+    assert main(["status", str(continued)]) == 0
+    line = next(text for text in capsys.readouterr().out.splitlines()
+                if text.startswith("converged"))
+    assert line.split(":", 1)[1].strip() == (
+        "no (ended unconverged by active_learning.max_iterations: nvt-a, nvt-b)")
 
 
 def test_by_default_a_phase_that_spends_its_breaks_stops_the_campaign(tmp_path):
