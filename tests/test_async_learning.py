@@ -16,7 +16,9 @@ WORKERS = 2
 
 
 def async_campaign(tmp_path, asynchronous: bool = True):
-    nvt = {**LEARN["md"]["phases"][0], "length": "0.5 ps"}
+    # short segments: rounds in which some walkers break and the others run clean, whose MD
+    # goes on while the breakers' labels come (a round in which all break waits for them)
+    nvt = {**LEARN["md"]["phases"][0], "length": "0.1 ps"}
     counter = str(tmp_path / "calls.txt")
     config = emt_campaign(tmp_path, counter, delay=0.5, count=4, workers=WORKERS, **{
         **LEARN, "active_learning": {"max_new": 4, "converge_after": "1 ps", "walkers": 3,
@@ -44,7 +46,9 @@ def test_walkers_explore_while_labels_come_and_their_candidates_join_the_next_se
     log = (tmp_path / "run" / "logs" / "lotf.log").read_text()
     assert "while the walkers explore on" in log
     assert "exploring while the labels come" in log
-    assert "kept while labelling)" in log  # a later selection chose among what they found
+    # what they found was kept; a later selection chooses among it if the next generation
+    # still breaks there, else it is dropped at convergence (below: no harvest left)
+    assert "candidates kept for the next selection" in log
     assert_converged_with_each_label_once(tmp_path / "run", counter)
     # the convergence rule holds: after the last generation, every walker ran 1 ps clean on it
     state = json.loads((tmp_path / "run" / "state.json").read_text())["learn"]
@@ -52,7 +56,7 @@ def test_walkers_explore_while_labels_come_and_their_candidates_join_the_next_se
     final = f"gen-{_status(tmp_path / 'run')['generation']:04d}"
     trajectories = tmp_path / "run" / "trajectories" / "nvt"
     clean = [len(list(trajectories.glob(f"{final}-*-walker-{k}.extxyz"))) for k in range(3)]
-    assert all(count >= 2 for count in clean), clean
+    assert all(count >= 10 for count in clean), clean
 
 
 KILLS = ["label:6", "segment:3", "select:2", "label:2", "generation:1", "segment:4"]
