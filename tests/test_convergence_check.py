@@ -21,14 +21,14 @@ from conftest import emt_campaign, run_lotf
 NVT = {"name": "nvt", "ensemble": "nvt", "temperature": 1000, "length": "0.5 ps"}
 
 
-def _campaign(tmp_path: Path, energy_rmse: float) -> Path:
+def _campaign(tmp_path: Path, energy_rmse: float, pressure_rmse: float = 100.0) -> Path:
     return emt_campaign(
         tmp_path, str(tmp_path / "calls.txt"), count=4,
         potential={"level": 8, "cutoff": 5.0,
                    "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.0}},
         active_learning={"max_new": 4, "converge_after": "1 ps",
                          "check": {"frames": 4, "energy_rmse": energy_rmse, "forces_rmse": 10.0,
-                                   "pressure_rmse": 100.0, "rounds": 2}},
+                                   "pressure_rmse": pressure_rmse, "rounds": 2}},
         bootstrap={"method": "rattle", "count": 4, "rattle": 0.04, "strain": 0.02},
         md={"dump_every": 25, "phases": [NVT]}, stages=["bootstrap", "learn"])
 
@@ -90,12 +90,16 @@ def test_the_check_reports_the_potentials_errors_against_the_oracle(missed):
 
 
 def test_a_check_that_passes_ends_the_phase_with_no_new_generation(tmp_path):
-    done = run_lotf(_campaign(tmp_path, energy_rmse=1e6), tmp_path / "run", 900)
+    """Within the energy and force tolerance; in NVT the pressure is not judged (a tolerance
+    of 1e-6 GPa that no potential meets does not fail it)."""
+    done = run_lotf(_campaign(tmp_path, energy_rmse=1e6, pressure_rmse=1e-6), tmp_path / "run",
+                    900)
     assert done.returncode == 0, done.stderr[-3000:]
     workdir = tmp_path / "run"
     state = _learn_state(workdir)
     rounds = state["checks"]["nvt"]
     assert len(rounds) == 1 and rounds[0]["passed"]
+    assert rounds[0]["pressure_judged"] is False and rounds[0]["pressure_rmse_gpa"] > 1e-6
     final = json.loads((workdir / "state.json").read_text())["generation"]
     assert rounds[0]["generation"] == final  # converged where it was checked
     assert len(_labelled_as(workdir, f"audit-{final:04d}")) == 4

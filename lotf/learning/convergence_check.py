@@ -14,6 +14,7 @@ from pathlib import Path
 from ase import Atoms
 
 from lotf.auditing import describe, oracle_errors, sample, within
+from lotf.config import Phase
 from lotf.context import Context
 from lotf.errors import StageFailed
 from lotf.log import logger
@@ -21,24 +22,28 @@ from lotf.potential import Potential
 from lotf.store import read_trajectories
 
 
-def check_phase(ctx: Context, phase: str, generation: int, potential: Potential,
+def check_phase(ctx: Context, phase: Phase, generation: int, potential: Potential,
                 files: list[Path], index: int) -> tuple[dict, list[Atoms]]:
     """Round `index` of the check of `phase`, converged on `generation` (its `potential`,
-    its trajectory `files`): the errors with `passed`, and the frames labelled."""
+    its trajectory `files`): the errors with `passed`, and the frames labelled. The pressure
+    is judged only in NPT, where it moves the cell (an NVT phase may fit no stress at all)."""
     check = ctx.config.active_learning.check
     frames = read_trajectories(files, "convergence check")
     if not frames:
-        raise StageFailed(f"phase {phase}: no frame of generation {generation}'s MD to check "
+        raise StageFailed(f"phase {phase.name}: no frame of generation {generation}'s MD to check "
                           "against the oracle (md.dump_every longer than the segments?)")
     chosen = sample(frames, check.frames, [ctx.config.seed, generation, index])
     errors = oracle_errors(ctx, chosen, potential, generation)
     if errors is None:
-        raise StageFailed(f"phase {phase}: the oracle labelled none of the frames sampled to "
+        raise StageFailed(f"phase {phase.name}: the oracle labelled none of the frames sampled to "
                           "check the converged potential")
-    result = {"round": index, **errors, "passed": within(errors, check)}
+    npt = phase.ensemble == "npt"
+    result = {"round": index, **errors, "pressure_judged": npt,
+              "passed": within(errors, check, pressure=npt)}
     logger.info("phase %s converged by the grade on generation %d; check %d against the oracle "
-                "on %d of its %d frames: %s: %s", phase, generation, index, result["frames"],
-                len(frames), describe(result),
+                "on %d of its %d frames: %s%s: %s", phase.name, generation, index,
+                result["frames"], len(frames), describe(result),
+                "" if npt else " (pressure not judged outside NPT)",
                 "passed" if result["passed"] else "beyond the tolerance")
     return result, chosen
 

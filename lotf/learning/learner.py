@@ -139,7 +139,7 @@ class Learner:
         generation = self.state.latest()
         rounds = self.state.checks.setdefault(phase.name, [])
         result, frames = convergence_check.check_phase(
-            self.ctx, phase.name, generation, self.generation(generation),
+            self.ctx, phase, generation, self.generation(generation),
             self.ctx.run.trajectories(phase.name, generation), len(rounds))
         rounds.append(result)  # committed with the phase's convergence, or below
         if result["passed"] or len(rounds) >= check.rounds:
