@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lotf.cli import main
-from lotf.ledger import Ledger
+from lotf.ledger import VALIDATION, Ledger
 
 from conftest import emt_campaign, run_lotf
 
@@ -24,7 +24,8 @@ def _campaign(tmp_path: Path, **budget) -> Path:
                    "weights": {"energy": 1.0, "forces": 0.3, "stress": 0.0}},
         active_learning={"select_threshold": 1.0, "break_threshold": 1.05, "max_new": 2,
                          "converge_after": "5 ps", "max_iterations": 2, **budget},
-        md={"dump_every": 25, "phases": PHASES}, stages=["bootstrap", "learn"])
+        md={"dump_every": 1, "phases": PHASES}, validation={"frames": 50},
+        stages=["bootstrap", "learn", "validate"])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_each_phase_ends_unconverged_after_its_breaks_and_the_campaign_goes_on(c
     # the generation each phase ended on was trained on the labels of its last break
     ended_a, ended_b = learn["unconverged_phases"]["nvt-a"], learn["unconverged_phases"]["nvt-b"]
     assert ended_b > ended_a
-    labelled = len(Ledger(continued / "ledger.db").labelled())
+    labelled = len(Ledger(continued / "ledger.db").labelled(keep=lambda s: s != VALIDATION))
     assert learn["generations"][str(ended_b)]["trained_on"] == labelled
 
 
@@ -56,6 +57,13 @@ def test_results_and_log_flag_every_unconverged_phase(continued):
     assert all("did not converge" in flag for flag in results["flags"])
     log = (continued / "logs" / "lotf.log").read_text()
     assert "phase nvt-b did not converge" in log and "learning ended" in log
+
+
+def test_the_validation_says_it_is_not_of_the_final_potential(continued):
+    results = json.loads((continued / "results.json").read_text())
+    validation, ended = results["validation"], results["unconverged_phases"]["phases"]["nvt-b"]
+    assert validation["generation"] < ended
+    assert any(f"ended unconverged on generation {ended}" in flag for flag in validation["flags"])
 
 
 def test_status_names_the_unconverged_phases(continued, capsys):

@@ -63,13 +63,32 @@ def validate(ctx: Context) -> dict:
         raise StageFailed("validate: the oracle labelled none of the frames")
     energy, forces = np.array(energy), np.vstack(forces)
     result = {"generation": generation, "frames": len(energy), **_errors(energy, forces)}
+    flags = _flags(ctx, generation, len(energy), phase)
+    if flags:
+        result["flags"] = flags
     _parity_plot(ctx, energy, forces, result)
     path = add_result(ctx.run, "validation", result)
     logger.info("validation on %d frames: energy MAE %.2f meV/atom (RMSE %.2f), forces MAE %.3f "
                 "eV/Å (RMSE %.3f); %s", len(energy), result["energy_mae_mev_per_atom"],
                 result["energy_rmse_mev_per_atom"], result["forces_mae_ev_per_a"],
                 result["forces_rmse_ev_per_a"], path)
+    for text in flags:
+        logger.warning("validation: %s", text)
     return result
+
+
+def _flags(ctx: Context, generation: int, frames: int, phase: str) -> list[str]:
+    """Plain sentences when the validation says less than asked: fewer frames, or frames of a
+    potential that is not the run's last (its learning ended unconverged)."""
+    flags = []
+    if frames < ctx.config.validation.frames:
+        flags.append(f"only {frames} of the {ctx.config.validation.frames} frames asked were "
+                     f"validated (of generation {generation}'s MD in phase {phase})")
+    latest = ctx.run.latest_generation()
+    if latest != generation:
+        flags.append(f"the learning ended unconverged on generation {latest}, which ran no MD; "
+                     f"these are generation {generation}'s frames, up to its break")
+    return flags
 
 
 def _errors(energy: np.ndarray, forces: np.ndarray) -> dict:
