@@ -115,11 +115,14 @@ def _sigma(results: dict) -> dict:
 
 def _validation(folder: Path, key: str) -> dict:
     """The validation error of each learning campaign (the paper gives one across systems)."""
-    rows = {member: _results(folder, member).get("validation", {}).get(key)
-            for member in ("lps", "lbo", "interface")}
+    validations = {member: _results(folder, member).get("validation", {})
+                   for member in ("lps", "lbo", "interface")}
+    rows = {member: validation.get(key) for member, validation in validations.items()}
     known = [value for value in rows.values() if value is not None]
     value = sum(known) / len(known) if known else None
-    entry = _number(value, why="no validation result")
+    flags = [f"{member}: {text}" for member, validation in validations.items()
+             for text in validation.get("flags", [])]
+    entry = _number(value, flags=flags, why="no validation result")
     entry["per_campaign"] = rows
     return entry
 
